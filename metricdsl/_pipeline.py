@@ -1,0 +1,322 @@
+"""The way every event goes, and the counters behind ``stats()``.
+
+``dispatch(event)`` -> the processor chain -> the active captures of
+``metricdsl.testing`` -> each sink. Also here: ``configure()`` (which rebuilds
+the sinks when their settings change), ``flush()``, ``shutdown()`` and the
+exit hook that flushes for a bounded time.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from . import _selflog
+from ._config import (
+    DELIVERY_SETTINGS,
+    LOCK,
+    STATE,
+    Event,
+    Processor,
+    Settings,
+    Sink,
+    checked_changes,
+    env_sink_specs,
+)
+
+__all__ = [
+    "configure",
+    "count_dropped",
+    "count_invalid",
+    "dispatch",
+    "flush",
+    "reset",
+    "shutdown",
+    "stats",
+]
+
+
+def configure(
+    *,
+    enabled: bool | None = None,
+    validation: str | None = None,
+    processors: Sequence[Processor] | None = None,
+    sinks: Sequence[Sink | str] | None = None,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    outbox: str | os.PathLike[str] | None = None,
+    outbox_max_bytes: int | None = None,
+    max_queue: int | None = None,
+    max_queue_bytes: int | None = None,
+    batch_size: int | None = None,
+    flush_interval: float | None = None,
+    timeout: float | None = None,
+    retry_deadline: float | None = None,
+    cancellation: Iterable[type[BaseException]] | None = None,
+) -> None:
+    """Change the settings given; a setting passed as ``None`` is left as it is.
+
+    ``endpoint=""`` and ``outbox=""`` turn those off. A value metricdsl cannot
+    use raises ``ConfigurationError`` (a ``ValueError``) and changes nothing.
+    """
+    changes = checked_changes(
+        {
+            "enabled": enabled,
+            "validation": validation,
+            "processors": processors,
+            "sinks": sinks,
+            "endpoint": endpoint,
+            "protocol": protocol,
+            "headers": headers,
+            "outbox": outbox,
+            "outbox_max_bytes": outbox_max_bytes,
+            "max_queue": max_queue,
+            "max_queue_bytes": max_queue_bytes,
+            "batch_size": batch_size,
+            "flush_interval": flush_interval,
+            "timeout": timeout,
+            "retry_deadline": retry_deadline,
+            "cancellation": cancellation,
+        }
+    )
+    if not changes:
+        return
+    with LOCK:
+        STATE.settings = replace(STATE.settings, **changes)
+        STATE.resolve()
+        if "sinks" in changes or DELIVERY_SETTINGS.intersection(changes):
+            old, STATE.sinks = STATE.sinks, None
+    if "sinks" in changes or DELIVERY_SETTINGS.intersection(changes):
+        _close_all(old or (), timeout=2.0)
+
+
+# -- sinks -----------------------------------------------------------------------
+
+
+def current_sinks() -> tuple[Sink, ...]:
+    """The sinks of the current settings, built on first use."""
+    sinks = STATE.sinks
+    if sinks is None:
+        with LOCK:
+            sinks = STATE.sinks
+            if sinks is None:
+                sinks = STATE.sinks = _build_sinks(STATE.settings)
+    return sinks
+
+
+def _build_sinks(settings: Settings) -> tuple[Sink, ...]:
+    from . import _sinks
+
+    specs = settings.sinks if settings.sinks is not None else env_sink_specs()
+    built: list[Sink] = []
+    for spec in specs:
+        sink = _sinks.from_spec(spec) if isinstance(spec, str) else spec
+        if sink is not None:
+            built.append(sink)
+    if settings.endpoint:
+        built.extend(_sinks.network_sinks(settings, STATE))
+    return tuple(built)
+
+
+def _close_all(sinks: Iterable[Sink], timeout: float) -> bool:
+    """Flush every sink, and close those metricdsl built, within ``timeout``."""
+    from ._sinks import owned
+
+    deadline = time.monotonic() + timeout
+    ok = True
+    for sink in sinks:
+        ok = _call(sink, "flush", deadline) and ok
+        if owned(sink):
+            _call(sink, "close", deadline)
+    return ok
+
+
+def _call(sink: Sink, method: str, deadline: float) -> bool:
+    action = getattr(sink, method, None)
+    if action is None:
+        return True
+    try:
+        return action(max(0.0, deadline - time.monotonic())) is not False
+    except Exception as exc:
+        _selflog.warn_limited(
+            "metricdsl.sink_failed", sink=repr(sink), action=method, error=repr(exc)
+        )
+        return False
+
+
+# -- counters -------------------------------------------------------------------
+
+# ``next()`` on an itertools.count is atomic in CPython, so the hot path counts
+# without a lock. Reading it takes a number too; ``_reads`` makes up for that.
+_emitted = itertools.count()
+_reads = 0
+_invalid = 0
+_dropped: dict[str, int] = {}
+
+
+def count_invalid() -> None:
+    global _invalid
+    with LOCK:
+        _invalid += 1
+
+
+def count_dropped(reason: str, n: int = 1) -> None:
+    with LOCK:
+        _dropped[reason] = _dropped.get(reason, 0) + n
+
+
+def _emitted_so_far() -> int:
+    global _reads
+    with LOCK:
+        value = next(_emitted) - _reads
+        _reads += 1
+    return value
+
+
+def stats() -> dict[str, Any]:
+    """Counters since the process started: emitted, sent, retried, queued,
+    outbox_pending, invalid, and dropped (reason -> count)."""
+    result: dict[str, Any] = {
+        "emitted": _emitted_so_far(),
+        "sent": 0,
+        "retried": 0,
+        "queued": 0,
+        "outbox_pending": 0,
+        "invalid": _invalid,
+    }
+    with LOCK:
+        dropped = dict.fromkeys(("queue_full", "rejected", "outbox_full"), 0)
+        dropped.update(_dropped)
+    for sink in STATE.sinks or ():
+        sink_stats = getattr(sink, "stats", None)
+        if sink_stats is None:
+            continue
+        try:
+            figures = sink_stats()
+        except Exception:  # pragma: no cover - a sink's bug must not break stats()
+            continue
+        for key in ("sent", "retried", "queued", "outbox_pending"):
+            result[key] += int(figures.get(key, 0))
+        for reason, n in figures.get("dropped", {}).items():
+            dropped[reason] = dropped.get(reason, 0) + int(n)
+    result["dropped"] = dropped
+    return result
+
+
+# -- the pipeline -----------------------------------------------------------------
+
+
+def dispatch(event: Event) -> None:
+    """Send one finished event through the processors to captures and sinks.
+
+    A failing sink is counted and logged; only a failing processor in strict
+    mode raises.
+    """
+    next(_emitted)
+    state = STATE
+    if state.processors:
+        processed = _process(event, state.processors)
+        if processed is None:
+            return
+        event = processed
+    for captured in state.captures:
+        captured._add(event)
+    if state.enabled:
+        sinks = state.sinks
+        if sinks is None:
+            sinks = current_sinks()
+        for sink in sinks:
+            try:
+                sink.write(event)
+            except Exception as exc:
+                count_dropped("sink_error")
+                _selflog.warn_limited(
+                    "metricdsl.sink_failed",
+                    sink=repr(sink),
+                    action="write",
+                    error=repr(exc),
+                )
+
+
+def _process(event: Event, processors: tuple[Processor, ...]) -> Event | None:
+    processor: Processor | None = None
+    result: Any = event
+    try:
+        for processor in processors:
+            result = processor(None, "info", result)
+    except Exception as exc:
+        if type(exc).__name__ == "DropEvent":  # structlog.DropEvent: filtered out
+            count_dropped("filtered")
+            return None
+        if STATE.strict:
+            raise
+        error = repr(exc)
+    else:
+        if isinstance(result, dict):
+            return result
+        error = f"returned {type(result).__name__}, not a dict"
+    count_dropped("processor_error")
+    _selflog.warn_limited(
+        "metricdsl.processor_failed", processor=repr(processor), error=error
+    )
+    return None
+
+
+# -- flush, shutdown, exit -----------------------------------------------------------
+
+
+def flush(timeout: float = 5.0) -> bool:
+    """Wait until every event emitted before the call is delivered, or dropped
+    and counted, or ``timeout`` seconds pass; return whether it all went."""
+    deadline = time.monotonic() + max(0.0, timeout)
+    ok = True
+    for sink in STATE.sinks or ():
+        ok = _call(sink, "flush", deadline) and ok
+    return ok
+
+
+def shutdown(timeout: float = 5.0) -> bool:
+    """Flush for at most ``timeout`` seconds, then stop background work.
+
+    Events emitted afterwards still reach fresh sinks (they are built again)."""
+    with LOCK:
+        old, STATE.sinks = STATE.sinks, None
+    return _close_all(old or (), timeout=max(0.0, timeout))
+
+
+def _exit_timeout() -> float:
+    try:
+        return max(0.0, float(os.environ.get("METRICDSL_EXIT_TIMEOUT", "2")))
+    except ValueError:
+        return 2.0
+
+
+def _at_exit() -> None:
+    from ._sinks import flush_buffers
+
+    shutdown(_exit_timeout())
+    flush_buffers()
+
+
+atexit.register(_at_exit)
+
+
+def reset() -> None:
+    """Back to a fresh process's settings and counters, the environment
+    read again (for tests)."""
+    global _invalid, _emitted, _reads
+    shutdown(2.0)
+    with LOCK:
+        STATE.settings = Settings()
+        STATE.captures = ()
+        STATE.resolve()
+        _invalid = 0
+        _emitted, _reads = itertools.count(), 0
+        _dropped.clear()
+    _selflog.reset()

@@ -1,0 +1,106 @@
+"""metricdsl's own warnings: structlog events named ``metricdsl.*`` on stderr.
+
+They go through a private structlog logger (metricdsl never configures
+structlog for the application), are rendered for a terminal or as JSON lines,
+and are rate-limited: ``warn_once`` says a thing once per key, ``warn_limited``
+at most a few times a minute per event name, so a dead backend or a hot loop of
+bad values cannot flood the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import time
+from collections.abc import Hashable
+from typing import Any
+
+__all__ = ["reset", "warn_limited", "warn_once"]
+
+_LIMIT_PER_MINUTE = 5
+
+_lock = threading.Lock()
+_said: set[Hashable] = set()
+_windows: dict[str, tuple[float, int, int]] = {}  # event -> (start, said, held back)
+_logger: Any = None
+
+
+class _StderrLogger:
+    """Writes each rendered line to whatever ``sys.stderr`` is at the time."""
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr
+        if stream is None:  # pythonw and friends have no stderr
+            return
+        try:
+            stream.write(message + "\n")
+            stream.flush()
+        except (OSError, ValueError):  # closed or broken stderr: say nothing
+            pass
+
+    warning = error = info = msg
+
+
+def _get_logger() -> Any:
+    global _logger
+    if _logger is None:
+        import structlog
+
+        stream = sys.stderr
+        tty = bool(stream is not None and getattr(stream, "isatty", bool)())
+        renderer: Any = (
+            structlog.dev.ConsoleRenderer(colors=tty)
+            if tty
+            else structlog.processors.JSONRenderer(sort_keys=False)
+        )
+        _logger = structlog.wrap_logger(
+            _StderrLogger(),
+            processors=[
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                renderer,
+            ],
+            wrapper_class=structlog.BoundLogger,
+            cache_logger_on_first_use=True,
+        )
+    return _logger
+
+
+def warn_once(key: Hashable, event: str, **fields: Any) -> None:
+    """Log ``event`` the first time ``key`` is seen in this process."""
+    with _lock:
+        if key in _said:
+            return
+        _said.add(key)
+    _emit(event, fields)
+
+
+def warn_limited(event: str, **fields: Any) -> None:
+    """Log ``event`` at most a few times a minute; say how many were held back."""
+    now = time.monotonic()
+    with _lock:
+        start, said, held = _windows.get(event, (now, 0, 0))
+        if now - start >= 60.0:
+            if held:
+                fields["suppressed"] = held
+            start, said, held = now, 0, 0
+        if said >= _LIMIT_PER_MINUTE:
+            _windows[event] = (start, said, held + 1)
+            return
+        _windows[event] = (start, said + 1, held)
+    _emit(event, fields)
+
+
+def _emit(event: str, fields: dict[str, Any]) -> None:
+    with contextlib.suppress(Exception):  # a warning must never break anything
+        _get_logger().warning(event, **fields)
+
+
+def reset() -> None:
+    """Forget what was said (tests, and a process that wants to hear it again)."""
+    global _logger
+    with _lock:
+        _said.clear()
+        _windows.clear()
+        _logger = None

@@ -1,0 +1,203 @@
+"""Field values against their definitions, in the strict, warn or off mode.
+
+A ``Checker`` is built once per metric (on its first use): a table from field
+name to a small ``_Spec`` whose checks cost a dict lookup, a type test and,
+with allowedValues, a set lookup. Only a value that fails the fast test takes
+the slow path, which explains the problem and acts on it by mode:
+
+- strict: raise ``MetricValidationError`` at the call that set the value;
+- warn: drop the value, count it in ``stats()["invalid"]``, and log
+  ``metricdsl.field_invalid`` once per (metric, field, problem);
+- off: no checks at all.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any, Final
+
+from . import _selflog
+from ._config import OFF, STATE
+from ._definitions import GLOBAL_TYPES, FieldType, MetricDefinition
+from ._errors import MetricValidationError, NoActiveSpanError
+from ._pipeline import count_invalid
+
+__all__ = ["Checker", "report"]
+
+_EXACT: Final[Mapping[str, frozenset[type]]] = {
+    "string": frozenset({str}),
+    "int": frozenset({int}),
+    "double": frozenset({int, float}),
+    "boolean": frozenset({bool}),
+}
+_EXPECTED: Final = {
+    "string": "a str",
+    "int": "an int (not a bool)",
+    "double": "a finite int or float",
+    "boolean": "a bool",
+}
+
+
+class _Spec:
+    __slots__ = ("allowed", "exact", "kind", "name", "shown_allowed")
+
+    def __init__(self, field_type: FieldType) -> None:
+        self.name = field_type.name
+        self.kind = field_type.kind
+        self.exact = _EXACT[field_type.kind]
+        values = field_type.allowed_values
+        self.allowed = frozenset(values) if values else None
+        self.shown_allowed = ", ".join(repr(v) for v in values) if values else ""
+
+    def problem(self, value: Any) -> tuple[str, str] | None:
+        """``(problem, expected)`` for a bad value, ``None`` for a good one."""
+        kind = self.kind
+        if kind == "string":
+            ok = isinstance(value, str)
+        elif kind == "boolean":
+            ok = isinstance(value, bool)
+        else:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+            if kind == "double" and not ok and isinstance(value, float):
+                ok = value - value == 0.0  # finite
+        if not ok:
+            return "type", _EXPECTED[kind]
+        if self.allowed is not None and value not in self.allowed:
+            return "not_allowed", f"one of {self.shown_allowed}"
+        return None
+
+
+_GLOBAL_SPECS: Final = {name: _Spec(t) for name, t in GLOBAL_TYPES.items()}
+
+
+class Checker:
+    """Checks the values of one metric's fields (declared and global)."""
+
+    __slots__ = ("metric", "required", "specs")
+
+    def __init__(
+        self, definition: MetricDefinition, types: Mapping[str, FieldType]
+    ) -> None:
+        self.metric = definition.name
+        specs = dict(_GLOBAL_SPECS)
+        for name in GLOBAL_TYPES:  # a file may redefine a global (same kind)
+            if types.get(name) is not GLOBAL_TYPES[name]:
+                specs[name] = _Spec(types[name])
+        for name, field in definition.fields.items():
+            specs[name] = _Spec(field)
+        self.specs = specs
+        self.required = tuple(n for n, f in definition.fields.items() if f.required)
+
+    def check(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """The fields that pass (all of them, normally); acts on the others."""
+        if STATE.mode == OFF:
+            return fields
+        specs = self.specs
+        for name, value in fields.items():
+            spec = specs.get(name)
+            if spec is not None:
+                if value is None:
+                    continue
+                kind = type(value)
+                if (
+                    kind in spec.exact
+                    and (spec.allowed is None or value in spec.allowed)
+                    and (kind is not float or value - value == 0.0)  # finite
+                ):
+                    continue
+            return self._check_slowly(fields)
+        return fields
+
+    def _check_slowly(self, fields: dict[str, Any]) -> dict[str, Any]:
+        accepted: dict[str, Any] = {}
+        for name, value in fields.items():
+            spec = self.specs.get(name)
+            if spec is None:
+                hint = _hint(name, self.specs)
+                report(
+                    self.metric,
+                    name,
+                    "unknown",
+                    f"unknown field {name!r}",
+                    "a field declared on the metric or a global field",
+                    repr(name),
+                    hint,
+                )
+                continue
+            if value is not None:
+                problem = spec.problem(value)
+                if problem is not None:
+                    kind, expected = problem
+                    what = (
+                        f"field {name!r} has the wrong type"
+                        if kind == "type"
+                        else f"field {name!r} is not an allowed value"
+                    )
+                    report(self.metric, name, kind, what, expected, _show(value))
+                    continue
+            accepted[name] = value
+        return accepted
+
+    def missing(self, event: Mapping[str, Any]) -> list[str]:
+        """The required fields without a value in ``event``; reports them."""
+        absent = [name for name in self.required if event.get(name) is None]
+        if absent and STATE.mode != OFF:
+            names = ", ".join(repr(n) for n in absent)
+            for name in absent if not STATE.strict else absent[:1]:
+                report(
+                    self.metric,
+                    name,
+                    "missing",
+                    f"required field {name!r} is missing",
+                    f"values for {names} before the event is emitted",
+                    "no value",
+                )
+        return absent
+
+
+def report(
+    metric: str,
+    field: str | None,
+    problem: str,
+    what: str,
+    expected: str,
+    got: str,
+    hint: str | None = None,
+    *,
+    error: type[MetricValidationError] = MetricValidationError,
+) -> None:
+    """Act on one violation by mode: raise (strict) or count and warn once."""
+    if STATE.strict:
+        message = f"{metric}: {what}; expected {expected}; got {got}"
+        if hint:
+            message += f"; {hint}"
+        raise error(message, metric=metric, field=field)
+    count_invalid()
+    fields = {
+        "metric": metric,
+        "field": field,
+        "problem": problem,
+        "expected": expected,
+        "got": got,
+    }
+    if hint:
+        fields["hint"] = hint
+    event = (
+        "metricdsl.record_unmatched"
+        if error is NoActiveSpanError
+        else "metricdsl.field_invalid"
+    )
+    _selflog.warn_once((metric, field, problem), event, **fields)
+
+
+def _show(value: Any) -> str:
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"{shown} ({type(value).__name__})"
+
+
+def _hint(name: str, choices: Mapping[str, Any]) -> str | None:
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
