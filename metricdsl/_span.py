@@ -152,32 +152,41 @@ class Span:
         if self._phase == _INERT:
             return self
         try:
-            specs = self.metric._checker.specs
-            current = self._fields
-            totals: dict[str, Any] = {}
-            for name, count in counts.items():
-                spec = specs.get(name)
-                if (
-                    spec is not None
-                    and spec.kind not in ("int", "double")
-                    and STATE.mode != "off"
-                ):
-                    report(
-                        self.metric.name,
-                        name,
-                        "not_a_count",
-                        f"increment() of field {name!r}, which is not a number",
-                        "an int or double field",
-                        f"a {spec.kind} field",
-                    )
-                    continue
-                totals[name] = current.get(name, 0) + count
-            self._record(totals)
+            self._record(self._totals(counts))
         except MetricDslError as error:
             contain(error)
-        except TypeError as error:  # adding a non-number in off mode
-            contain(error)
         return self
+
+    def _totals(self, counts: dict[str, Any]) -> dict[str, Any]:
+        """The sums ``increment`` records; what cannot be added is reported."""
+        checking = STATE.mode != "off"
+        specs = self.metric._checker.specs
+        totals: dict[str, Any] = {}
+        for name, count in counts.items():
+            spec = specs.get(name)
+            if checking and spec is not None and spec.kind not in ("int", "double"):
+                report(
+                    self.metric.name,
+                    name,
+                    "not_a_count",
+                    f"increment() of field {name!r}, which is not a number",
+                    "an int or double field",
+                    f"a {spec.kind} field",
+                )
+                continue
+            current = self._fields.get(name, 0)
+            try:
+                totals[name] = current + count
+            except TypeError:
+                report(
+                    self.metric.name,
+                    name,
+                    "type",
+                    f"increment() of field {name!r} by a value that is not a number",
+                    "an int or float",
+                    f"{count!r} ({type(count).__name__})",
+                )
+        return totals
 
     def fail(self, error: BaseException | str) -> Span:
         """Mark the span Failed without raising; the last call wins.
