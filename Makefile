@@ -22,7 +22,10 @@ demo: install  ## run the example program (events on the console and in demo-eve
 	$(BIN)/python examples/demo.py
 
 test: install  ## run the whole test suite with branch coverage, then lint and type checks
-	$(BIN)/python -m pytest --cov --cov-report=term --cov-fail-under=90
+	rm -f .coverage .coverage.*
+	$(BIN)/coverage run -m pytest
+	$(BIN)/coverage combine --quiet
+	$(BIN)/coverage report --fail-under=90
 	$(MAKE) --no-print-directory lint typecheck
 
 lint: install  ## ruff: lint and formatting

@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import itertools
 import os
+import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -251,12 +252,14 @@ def _process(event: Event, processors: tuple[Processor, ...]) -> Event | None:
         for processor in processors:
             result = processor(None, "info", result)
     except Exception as exc:
-        if type(exc).__name__ == "DropEvent":  # structlog.DropEvent: filtered out
-            count_dropped("filtered")
-            return None
         if STATE.strict:
             raise
         error = repr(exc)
+    except BaseException as exc:
+        if not _is_drop_event(exc):
+            raise
+        count_dropped("filtered")  # structlog.DropEvent: a filter said no
+        return None
     else:
         if isinstance(result, dict):
             return result
@@ -266,6 +269,13 @@ def _process(event: Event, processors: tuple[Processor, ...]) -> Event | None:
         "metricdsl.processor_failed", processor=repr(processor), error=error
     )
     return None
+
+
+def _is_drop_event(exc: BaseException) -> bool:
+    # structlog.DropEvent derives from BaseException; structlog is imported by
+    # whoever raised it, so look it up rather than import it here.
+    exceptions = sys.modules.get("structlog.exceptions")
+    return exceptions is not None and isinstance(exc, exceptions.DropEvent)
 
 
 # -- flush, shutdown, exit -----------------------------------------------------------

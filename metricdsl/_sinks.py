@@ -124,7 +124,7 @@ def _console_dict(event: Event) -> dict[str, Any]:
         if key in event:
             value = event[key]
             shown[key] = (
-                f"{value:.1f}ms"
+                f"{value:.2f}ms"
                 if key == "duration" and isinstance(value, float)
                 else value
             )

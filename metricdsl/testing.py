@@ -88,6 +88,7 @@ class Captured:
         allowed); an empty list asserts that none was emitted. Only the keys
         given are compared, and a value of ``None`` asserts the key is absent.
         """
+        __tracebackhide__ = True  # pytest shows the caller's line, not ours
         events = self.named(name)
         if isinstance(expected, Mapping):
             if not events:
@@ -114,6 +115,7 @@ class Captured:
     def assert_no_match(self, pattern: str | re.Pattern[str]) -> None:
         """Assert no field value of any event matches the regular expression
         (``re.search``), e.g. to check that a secret never leaks."""
+        __tracebackhide__ = True
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
         for index, event in enumerate(self.events):
             for key, value in event.items():
@@ -134,6 +136,7 @@ class Captured:
 def _compare(
     name: str, index: int, event: Mapping[str, Any], want: Mapping[str, Any]
 ) -> None:
+    __tracebackhide__ = True
     problems = []
     for key, value in want.items():
         if value is None:
