@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 PROBE = """
 import json, sys, threading
 before = set(sys.modules)
@@ -42,9 +44,5 @@ def test_names_resolve_on_first_use() -> None:
         assert getattr(metricdsl, name) is not None
     assert sorted(metricdsl.__all__) == metricdsl.__all__
     assert set(metricdsl.__all__) <= set(dir(metricdsl))
-    try:
+    with pytest.raises(AttributeError, match="nothing_here"):
         _ = metricdsl.nothing_here  # type: ignore[attr-defined]
-    except AttributeError as error:
-        assert "nothing_here" in str(error)
-    else:
-        raise AssertionError("expected AttributeError")

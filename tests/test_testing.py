@@ -6,8 +6,8 @@ import asyncio
 import os
 import subprocess
 import sys
-import threading
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
