@@ -99,6 +99,7 @@ class State:
         "active",
         "cancellation",
         "captures",
+        "checking",
         "enabled",
         "in_ci",
         "mode",
@@ -141,6 +142,7 @@ class State:
         capturing = bool(self.captures)
         self.mode = STRICT if capturing else self.validation
         self.strict = self.mode == STRICT
+        self.checking = self.mode != OFF
         self.active = self.enabled or capturing
 
 

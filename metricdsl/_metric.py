@@ -30,6 +30,7 @@ from ._definitions import (
 from ._errors import MetricDslError, NoActiveSpanError, UnknownMetricError, UsageError
 from ._pipeline import dispatch
 from ._span import (
+    LIVE,
     Span,
     clean_reason_desc,
     contain,
@@ -38,6 +39,7 @@ from ._span import (
     redact,
     reset_current,
     set_current,
+    started,
 )
 from ._validation import Checker, report
 
@@ -162,6 +164,12 @@ class Metric:
                     "no active span",
                     error=NoActiveSpanError,
                 )
+            elif span._phase == LIVE:  # the common case, inline
+                checked = self._checker.check(fields)
+                if checked is fields:
+                    span._fields.update(fields)
+                else:
+                    span._apply(checked)
             else:
                 span._record(fields)
         except MetricDslError as error:
@@ -186,9 +194,12 @@ class Metric:
             if span is not None:
                 event["traceId"] = span.trace_id
                 event["parentId"] = span.metric_id
-            for name, value in checked.items():
-                if value is not None:
-                    event[name] = value
+            if checked is fields:  # all set and valid
+                event.update(fields)
+            else:
+                for name, value in checked.items():
+                    if value is not None:
+                        event[name] = value
             event["metricId"] = new_span_id()
             if "reasonDesc" in event:
                 event["reasonDesc"] = clean_reason_desc(event["reasonDesc"])
@@ -274,30 +285,17 @@ def _wrapper(metric: Metric, fn: Any, fields: dict[str, Any], kind: str) -> Any:
     return factory(metric, fn, fields)
 
 
-def _start(metric: Metric, fields: dict[str, Any], push: bool = True) -> Span | None:
-    """A started span, or ``None`` if starting failed outside strict mode."""
-    span = Span(metric, fields.copy())
-    try:
-        span._begin(push)
-    except MetricDslError as error:  # pragma: no cover - nothing there raises
-        contain(error)
-        return None
-    return span
-
-
 def _sync(metric: Metric, fn: Callable[P, R], fields: dict[str, Any]) -> Callable[P, R]:
     def run_in_span(*args: P.args, **kwargs: P.kwargs) -> R:
         if not STATE.active:
             return fn(*args, **kwargs)
-        span = _start(metric, fields)
+        span = started(metric, fields.copy())
         try:
             result = fn(*args, **kwargs)
         except BaseException as error:
-            if span is not None:
-                span._finish(error)
+            span._finish(error)
             raise
-        if span is not None:
-            span._finish(None)
+        span._finish(None)
         return result
 
     return run_in_span
@@ -309,15 +307,13 @@ def _async(
     async def run_in_span(*args: P.args, **kwargs: P.kwargs) -> R:
         if not STATE.active:
             return await fn(*args, **kwargs)
-        span = _start(metric, fields)
+        span = started(metric, fields.copy())
         try:
             result = await fn(*args, **kwargs)
         except BaseException as error:
-            if span is not None:
-                span._finish(error)
+            span._finish(error)
             raise
-        if span is not None:
-            span._finish(None)
+        span._finish(None)
         return result
 
     return run_in_span
@@ -329,7 +325,7 @@ def _gen(
     def run_in_span(*args: P.args, **kwargs: P.kwargs) -> Generator[Y, S, R]:
         if not STATE.active:
             return (yield from fn(*args, **kwargs))
-        span = _start(metric, fields, push=False)
+        span = started(metric, fields.copy(), push=False)
         gen = fn(*args, **kwargs)
         sent: Any = None
         thrown: BaseException | None = None
@@ -356,12 +352,10 @@ def _gen(
                 except BaseException as error:
                     thrown = error
         except StopIteration as stop:
-            if span is not None:
-                span._finish(None)
+            span._finish(None)
             return cast(R, stop.value)
         except BaseException as error:
-            if span is not None:
-                span._finish(error)
+            span._finish(error)
             raise
 
     return run_in_span
@@ -371,7 +365,7 @@ def _asyncgen(
     metric: Metric, fn: Callable[P, AsyncGenerator[Y, S]], fields: dict[str, Any]
 ) -> Callable[P, AsyncGenerator[Y, S]]:
     async def run_in_span(*args: P.args, **kwargs: P.kwargs) -> AsyncGenerator[Y, S]:
-        span = _start(metric, fields, push=False) if STATE.active else None
+        span = started(metric, fields.copy(), push=False) if STATE.active else None
         agen = fn(*args, **kwargs)
         sent: Any = None
         thrown: BaseException | None = None

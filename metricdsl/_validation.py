@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from . import _selflog
-from ._config import OFF, STATE
+from ._config import STATE
 from ._definitions import GLOBAL_TYPES, FieldType, MetricDefinition
 from ._errors import MetricValidationError, NoActiveSpanError
 from ._pipeline import count_invalid
@@ -90,15 +90,18 @@ class Checker:
         self.required = tuple(n for n, f in definition.fields.items() if f.required)
 
     def check(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """The fields that pass (all of them, normally); acts on the others."""
-        if STATE.mode == OFF:
-            return fields
+        """The fields that pass; acts on the others by mode.
+
+        Returns ``fields`` itself only when every value is set and valid (the
+        common case, one quick pass); otherwise a new dict, in which ``None``
+        values (removals) are kept.
+        """
+        if not STATE.checking:
+            return dict(fields)
         specs = self.specs
         for name, value in fields.items():
             spec = specs.get(name)
             if spec is not None:
-                if value is None:
-                    continue
                 kind = type(value)
                 if (
                     kind in spec.exact
@@ -142,7 +145,7 @@ class Checker:
     def missing(self, event: Mapping[str, Any]) -> list[str]:
         """The required fields without a value in ``event``; reports them."""
         absent = [name for name in self.required if event.get(name) is None]
-        if absent and STATE.mode != OFF:
+        if absent and STATE.checking:
             names = ", ".join(repr(n) for n in absent)
             for name in absent if not STATE.strict else absent[:1]:
                 report(
