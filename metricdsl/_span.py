@@ -264,8 +264,7 @@ class Span:
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._phase == _LIVE:
-            self._finish(error)
+        self.__exit__(kind, error, tb)
 
     # -- life cycle
 

@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from .conftest import ROOT
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("METRICDSL", "PYTEST")) and k != "CI"
-    }
-    env.update(extra)
-    return env
+from .support import clean_env, run_python
 
 
 def test_the_readme_python_examples_run_in_order() -> None:
@@ -29,30 +17,16 @@ def test_the_readme_python_examples_run_in_order() -> None:
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
     assert len(blocks) >= 2
     program = "\n".join(blocks)
-    done = subprocess.run(
-        [sys.executable, "-c", program],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=_clean_env(METRICDSL_SINKS="null"),
-        check=False,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
+    run_python("-c", program, env=clean_env(METRICDSL_SINKS="null"))
 
 
 def test_the_demo_shows_the_scenario(tmp_path: Path) -> None:
     out = tmp_path / "demo-events.jsonl"
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "demo.py")],
-        capture_output=True,
-        text=True,
+    done = run_python(
+        str(ROOT / "examples" / "demo.py"),
+        env=clean_env(METRICDSL_DEMO_OUT=str(out)),
         cwd=tmp_path,
-        env=_clean_env(METRICDSL_DEMO_OUT=str(out)),
-        check=False,
-        timeout=120,
     )
-    assert done.returncode == 0, done.stderr
     events = [json.loads(line) for line in out.read_text().splitlines()]
     things = [e for e in events if e["metricName"] == "metric_setupThing"]
     assert [t["result"] for t in things] == ["Succeeded", "Failed"]

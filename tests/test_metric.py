@@ -6,8 +6,6 @@ import asyncio
 import functools
 import inspect
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,8 @@ from metricdsl import (
     current_span,
 )
 
-from .conftest import DEFAULT_DEFINITIONS, ROOT
+from .conftest import DEFAULT_DEFINITIONS
+from .support import clean_env, run_python
 
 
 class TestRunOnFunctions:
@@ -485,20 +484,6 @@ class TestDisabled:
 
 
 def _python(code: str, **env: str) -> str:
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("METRICDSL", "PYTEST"))
-    }
-    clean.pop("DO_NOT_TRACK", None)
-    clean["METRICDSL_SINKS"] = "null"
-    clean.update(env)
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=clean,
-        cwd=ROOT,
-        check=False,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+    return run_python(
+        "-c", code, env=clean_env(METRICDSL_SINKS="null", **env)
+    ).stdout.strip()

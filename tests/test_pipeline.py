@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ import metricdsl
 from metricdsl import ConfigurationError
 from metricdsl._config import STATE
 
-from .conftest import ROOT
+from .support import clean_env, run_python
 
 
 class Collect:
@@ -302,20 +300,4 @@ class TestFlushAndShutdown:
 
 
 def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("METRICDSL", "PYTEST")) and k != "CI"
-    }
-    clean.update(env)
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=clean,
-        cwd=ROOT,
-        check=False,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done
+    return run_python("-c", code, env=clean_env(**env))

@@ -6,7 +6,6 @@ import io
 import json
 import os
 import stat
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -17,7 +16,8 @@ import pytest
 import metricdsl
 from metricdsl._sinks import JsonlSink, LogSink, dumps
 
-from .conftest import ROOT, TEST_DEFINITIONS
+from .conftest import TEST_DEFINITIONS
+from .support import run_python
 
 
 class Terminal(io.StringIO):
@@ -209,14 +209,4 @@ def _run_program(tmp_path: Path, body: str) -> None:
         "import metricdsl\n"
         f"t = metricdsl.load({str(definitions)!r})\n" + textwrap.dedent(body)
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("METRICDSL")}
-    done = subprocess.run(
-        [sys.executable, str(program)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        check=False,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
+    run_python(str(program))

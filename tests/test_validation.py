@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -16,7 +13,8 @@ import pytest
 import metricdsl
 from metricdsl import MetricValidationError
 
-from .conftest import ROOT, TEST_DEFINITIONS
+from .conftest import TEST_DEFINITIONS
+from .support import clean_env, run_python
 
 
 class Collect:
@@ -200,27 +198,8 @@ class TestModes:
 
 
 def _mode_in_subprocess(env: dict[str, str], code: str = "") -> str:
-    script = (
-        "import metricdsl\n"
-        f"{code}\n"
-        "from metricdsl._config import STATE\n"
-        "print(STATE.mode)\n"
-    )
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("METRICDSL", "PYTEST")) and k != "CI"
-    }
-    clean.update(env)
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env=clean,
-        check=True,
-        timeout=60,
-    )
-    return done.stdout.strip()
+    script = f"import metricdsl\n{code}\nfrom metricdsl._config import STATE\nprint(STATE.mode)\n"
+    return run_python("-c", script, env=clean_env(**env)).stdout.strip()
 
 
 class TestDefaults:
@@ -297,21 +276,7 @@ def test_nothing_raises_in_warn_mode(tmp_path: Path) -> None:
     definitions.write_text(TEST_DEFINITIONS)
     program = tmp_path / "program.py"
     program.write_text(textwrap.dedent(WARN_PROGRAM))
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("METRICDSL", "PYTEST")) and k != "CI"
-    }
-    done = subprocess.run(
-        [sys.executable, str(program), str(definitions)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        check=False,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_python(str(program), str(definitions))
     lines = done.stdout.split()
     assert lines[:3] == ["ran", "[1,", "2]"]
     assert lines[3] == "survived"

@@ -1,0 +1,41 @@
+"""Helpers for tests that run Python in a fresh process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import ROOT
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without metricdsl's, pytest's and CI's variables (so
+    a child process sees production defaults), plus ``extra``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("METRICDSL", "PYTEST")) and k not in ("CI", "DO_NOT_TRACK")
+    }
+    env.update(extra)
+    return env
+
+
+def run_python(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """``python ARGS...`` in a fresh process; fails the test on a non-zero exit
+    unless ``check`` is false."""
+    done = subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        env=clean_env() if env is None else env,
+        cwd=cwd,
+        check=False,
+        timeout=120,
+    )
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
