@@ -198,7 +198,10 @@ class TestModes:
 
 
 def _mode_in_subprocess(env: dict[str, str], code: str = "") -> str:
-    script = f"import metricdsl\n{code}\nfrom metricdsl._config import STATE\nprint(STATE.mode)\n"
+    script = (
+        f"import metricdsl\n{code}\n"
+        "from metricdsl._config import STATE\nprint(STATE.mode)\n"
+    )
     return run_python("-c", script, env=clean_env(**env)).stdout.strip()
 
 
