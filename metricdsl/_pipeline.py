@@ -153,18 +153,32 @@ def _call(sink: Sink, method: str, deadline: float) -> bool:
 
 # -- counters -------------------------------------------------------------------
 
-# ``next()`` on an itertools.count is atomic in CPython, so the hot path counts
-# without a lock. Reading it takes a number too; ``_reads`` makes up for that.
-_emitted = itertools.count()
-_reads = 0
-_invalid = 0
+class _Counter:
+    """A count the hot path bumps without a lock: ``next()`` on an
+    ``itertools.count`` is atomic in CPython. Reading takes a number too, so
+    reads are counted (under a lock) and taken off."""
+
+    __slots__ = ("_count", "_reads", "add")
+
+    def __init__(self) -> None:
+        self._count = itertools.count()
+        self._reads = 0
+        self.add = self._count.__next__
+
+    def value(self) -> int:
+        with LOCK:
+            value = next(self._count) - self._reads
+            self._reads += 1
+        return value
+
+
+_emitted = _Counter()
+_invalid = _Counter()
 _dropped: dict[str, int] = {}
 
 
 def count_invalid() -> None:
-    global _invalid
-    with LOCK:
-        _invalid += 1
+    _invalid.add()
 
 
 def count_dropped(reason: str, n: int = 1) -> None:
@@ -172,24 +186,16 @@ def count_dropped(reason: str, n: int = 1) -> None:
         _dropped[reason] = _dropped.get(reason, 0) + n
 
 
-def _emitted_so_far() -> int:
-    global _reads
-    with LOCK:
-        value = next(_emitted) - _reads
-        _reads += 1
-    return value
-
-
 def stats() -> dict[str, Any]:
     """Counters since the process started: emitted, sent, retried, queued,
     outbox_pending, invalid, and dropped (reason -> count)."""
     result: dict[str, Any] = {
-        "emitted": _emitted_so_far(),
+        "emitted": _emitted.value(),
         "sent": 0,
         "retried": 0,
         "queued": 0,
         "outbox_pending": 0,
-        "invalid": _invalid,
+        "invalid": _invalid.value(),
     }
     with LOCK:
         dropped = dict.fromkeys(("queue_full", "rejected", "outbox_full"), 0)
@@ -219,7 +225,7 @@ def dispatch(event: Event) -> None:
     A failing sink is counted and logged; only a failing processor in strict
     mode raises.
     """
-    next(_emitted)
+    _emitted.add()
     state = STATE
     if state.processors:
         processed = _process(event, state.processors)
@@ -320,13 +326,13 @@ atexit.register(_at_exit)
 def reset() -> None:
     """Back to a fresh process's settings and counters, the environment
     read again (for tests)."""
-    global _invalid, _emitted, _reads
+    global _invalid, _emitted
     shutdown(2.0)
     with LOCK:
         STATE.settings = Settings()
         STATE.captures = ()
         STATE.resolve()
-        _invalid = 0
-        _emitted, _reads = itertools.count(), 0
+        _invalid = _Counter()
+        _emitted = _Counter()
         _dropped.clear()
     _selflog.reset()

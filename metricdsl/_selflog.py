@@ -16,7 +16,7 @@ import time
 from collections.abc import Hashable
 from typing import Any
 
-__all__ = ["reset", "warn_limited", "warn_once"]
+__all__ = ["reset", "said", "warn_limited", "warn_once"]
 
 _LIMIT_PER_MINUTE = 5
 
@@ -69,11 +69,18 @@ def _get_logger() -> Any:
 
 def warn_once(key: Hashable, event: str, **fields: Any) -> None:
     """Log ``event`` the first time ``key`` is seen in this process."""
+    if key in _said:  # the common case, answered without the lock
+        return
     with _lock:
         if key in _said:
             return
         _said.add(key)
     _emit(event, fields)
+
+
+def said(key: Hashable) -> bool:
+    """Whether ``warn_once`` has already spoken for ``key``."""
+    return key in _said
 
 
 def warn_limited(event: str, **fields: Any) -> None:

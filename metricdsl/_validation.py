@@ -117,6 +117,8 @@ class Checker:
         for name, value in fields.items():
             spec = self.specs.get(name)
             if spec is None:
+                if repeated(self.metric, name, "unknown"):
+                    continue
                 hint = _hint(name, self.specs)
                 report(
                     self.metric,
@@ -132,6 +134,8 @@ class Checker:
                 problem = spec.problem(value)
                 if problem is not None:
                     kind, expected = problem
+                    if repeated(self.metric, name, kind):
+                        continue
                     what = (
                         f"field {name!r} has the wrong type"
                         if kind == "type"
@@ -148,6 +152,8 @@ class Checker:
         if absent and STATE.checking:
             names = ", ".join(repr(n) for n in absent)
             for name in absent if not STATE.strict else absent[:1]:
+                if repeated(self.metric, name, "missing"):
+                    continue
                 report(
                     self.metric,
                     name,
@@ -157,6 +163,15 @@ class Checker:
                     "no value",
                 )
         return absent
+
+
+def repeated(metric: str, field: str | None, problem: str) -> bool:
+    """In warn mode, a problem already warned about: count it, say no more
+    (and spare the caller building the words of a message nobody reads)."""
+    if STATE.strict or not _selflog.said((metric, field, problem)):
+        return False
+    count_invalid()
+    return True
 
 
 def report(
