@@ -19,6 +19,8 @@ from typing import Any
 __all__ = ["reset", "said", "warn_limited", "warn_once"]
 
 _LIMIT_PER_MINUTE = 5
+#: The clock of the rate limit (seconds); tests put their own here.
+clock = time.monotonic
 
 _lock = threading.Lock()
 _said: set[Hashable] = set()
@@ -85,17 +87,17 @@ def said(key: Hashable) -> bool:
 
 def warn_limited(event: str, **fields: Any) -> None:
     """Log ``event`` at most a few times a minute; say how many were held back."""
-    now = time.monotonic()
+    now = clock()
     with _lock:
-        start, said, held = _windows.get(event, (now, 0, 0))
+        start, count, held = _windows.get(event, (now, 0, 0))
         if now - start >= 60.0:
             if held:
                 fields["suppressed"] = held
-            start, said, held = now, 0, 0
-        if said >= _LIMIT_PER_MINUTE:
-            _windows[event] = (start, said, held + 1)
+            start, count, held = now, 0, 0
+        if count >= _LIMIT_PER_MINUTE:
+            _windows[event] = (start, count, held + 1)
             return
-        _windows[event] = (start, said + 1, held)
+        _windows[event] = (start, count + 1, held)
     _emit(event, fields)
 
 
