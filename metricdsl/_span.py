@@ -65,11 +65,6 @@ def new_span_id() -> str:
     return _bits(64).to_bytes(8, "big").hex()
 
 
-def new_trace_id() -> str:
-    """32 lowercase hex characters (a W3C trace id)."""
-    return _bits(128).to_bytes(16, "big").hex()
-
-
 def current_span() -> Span | None:
     """The innermost active span of any metric in this context, or ``None``."""
     return _current.get()
