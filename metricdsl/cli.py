@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except BrokenPipeError:  # e.g. `metricdsl docs defs.yaml | head`
+    except BrokenPipeError:  # pragma: no cover - `metricdsl docs ... | head`
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return FOUND
