@@ -247,9 +247,7 @@ class TestSchemaCommand:
         target = tmp_path / "schemas" / "definitions.schema.json"
         assert main(["schema", "--output", str(target)]) == 0
         shipped = Path(metricdsl.__file__).with_name("definitions.schema.json")
-        assert target.read_text(encoding="utf-8") == shipped.read_text(
-            encoding="utf-8"
-        )
+        assert target.read_text(encoding="utf-8") == shipped.read_text(encoding="utf-8")
 
     def test_an_unwritable_output_exits_1(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -258,4 +256,3 @@ class TestSchemaCommand:
         blocker.write_text("", encoding="utf-8")
         assert main(["schema", "--output", str(blocker / "x.json")]) == 1
         assert "cannot write" in capsys.readouterr().err
-

@@ -52,7 +52,9 @@ def ruff_format_problems(folder: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def mypy_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[tuple[int, str]]]:
+def mypy_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, set[tuple[int, str]]]:
     """Generate every stub (through the command line), run mypy --strict once,
     and return file name -> {(line, error code)}."""
     folder = tmp_path_factory.mktemp("typing")
@@ -112,7 +114,9 @@ def mypy_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[tuple[in
             found = errors.setdefault(match["file"], set())
             found.add((int(match["line"]), match["code"]))
         else:
-            assert ": note: " in line, f"unexpected mypy output: {line}\n{result.stderr}"
+            assert ": note: " in line, (
+                f"unexpected mypy output: {line}\n{result.stderr}"
+            )
     assert result.returncode in (0, 1), result.stderr
     return errors
 
@@ -185,7 +189,7 @@ class TestLayout:
 
     def test_odd_field_names_are_keys_of_a_functional_typed_dict(self) -> None:
         text = stub_of(ODD)
-        assert '\nOddKeywordFieldsEmitFields = TypedDict(\n' in text
+        assert "\nOddKeywordFieldsEmitFields = TypedDict(\n" in text
         for key in ('"class": Required[str]', '"http-method"', '"self"', '"__mangled"'):
             assert key in text
         # a metric name that is no identifier is reached by indexing only
@@ -221,7 +225,7 @@ class TestLayout:
 class TestNames:
     @pytest.mark.parametrize(
         "text",
-        ["plain", 'say "hi"', "it's", "both ' and \"\"", "back\\slash", "tab\there\n"],
+        ["plain", 'say "hi"', "it's", 'both \' and ""', "back\\slash", "tab\there\n"],
     )
     def test_py_str_round_trips(self, text: str) -> None:
         assert ast.literal_eval(py_str(text)) == text
