@@ -115,8 +115,6 @@ def _docstring(text: str, indent: str) -> list[str]:
         c if c.isprintable() or c == "\n" else f"\\x{ord(c):02x}" for c in text
     )
     lines = [line.rstrip() for line in text.strip().splitlines()]
-    while lines and not lines[-1]:
-        lines.pop()
     if not lines:
         return []
     if lines[-1].endswith('"'):

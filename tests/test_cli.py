@@ -81,7 +81,9 @@ class TestCheck:
             "ok: 4 metrics, 18 types, 0 overrides in 1 file\n",
         )
 
-    def test_layered_files_count_their_overrides(self, tmp_path: Path) -> None:
+    def test_layered_files_count_their_overrides(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         team = tmp_path / "team.yaml"
         team.write_text(
             "types:\n  - name: step\n    description: Redefined.\n"
@@ -89,6 +91,9 @@ class TestCheck:
             encoding="utf-8",
         )
         assert main(["check", str(DEFAULT_DEFINITIONS), str(team)]) == 0
+        assert capsys.readouterr().out == (
+            "ok: 4 metrics, 18 types, 2 overrides in 2 files\n"
+        )
 
     def test_invalid_file_prints_the_loaders_problems_and_exits_1(
         self, bad_file: Path
@@ -171,6 +176,14 @@ class TestUsage:
         assert result.stdout == ""
         assert "usage: metricdsl" in result.stderr
 
+    def test_top_must_be_a_positive_integer(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        with pytest.raises(SystemExit) as exited:
+            main(["report", "--top", "many", "e.jsonl"])
+        assert exited.value.code == 2
+        assert "expected a positive integer; got 'many'" in capsys.readouterr().err
+
     def test_version(self) -> None:
         result = run_metricdsl("--version")
         assert (result.returncode, result.stdout) == (0, f"{metricdsl.__version__}\n")
@@ -242,6 +255,15 @@ class TestSchemaCommand:
         path = Path(result.stdout.strip())
         assert path == Path(metricdsl.__file__).with_name("definitions.schema.json")
         assert path.is_file()
+
+    def test_in_process_print_and_path(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        shipped = Path(metricdsl.__file__).with_name("definitions.schema.json")
+        assert main(["schema"]) == 0
+        assert capsys.readouterr().out == shipped.read_text(encoding="utf-8")
+        assert main(["schema", "--path"]) == 0
+        assert capsys.readouterr().out == f"{shipped}\n"
 
     def test_output_writes_a_copy(self, tmp_path: Path) -> None:
         target = tmp_path / "schemas" / "definitions.schema.json"

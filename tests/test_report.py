@@ -171,6 +171,13 @@ class TestDurations:
         assert durations.max == ordered[-1]
         assert durations.percentile(1.0) == ordered[-1]
 
+    def test_the_table_says_when_percentiles_are_approximate(self) -> None:
+        lines = [event(duration=float(i)) for i in range(EXACT_LIMIT + 1)]
+        summary, _ = summarise(lines)
+        assert render_table(summary, top=3).endswith(
+            f"Percentiles by nearest rank (within 1% past {EXACT_LIMIT} durations).\n"
+        )
+
     def test_a_sketch_handles_zero_durations(self) -> None:
         durations = Durations()
         for value in [0.0] * (EXACT_LIMIT + 10) + [5.0] * 10:
@@ -258,6 +265,24 @@ class TestCommand:
         path.write_text("\n".join(EVENTS) + "\n", encoding="utf-8")
         result = run_metricdsl("report", "--top", "1", "--format=json", str(path))
         assert len(json.loads(result.stdout)["metrics"][0]["topReasons"]) == 1
+
+    def test_in_process_table_json_and_stdin(
+        self,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        path = tmp_path / "events.jsonl"
+        path.write_text("\n".join(EVENTS) + "\n", encoding="utf-8")
+        assert main(["report", str(path)]) == 0
+        table = capsys.readouterr().out
+        assert table.startswith("metric    count")
+        assert main(["report", "--format", "json", str(path)]) == 0
+        assert json.loads(capsys.readouterr().out)["events"] == 5
+        data = io.TextIOWrapper(io.BytesIO(path.read_bytes()))
+        monkeypatch.setattr("sys.stdin", data)
+        assert main(["report", "-"]) == 0
+        assert capsys.readouterr().out == table
 
     def test_an_unreadable_file_exits_1(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -29,6 +29,7 @@ TYPING = DATA / "cli" / "typing"
 ERROR = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+): error: .*\[(?P<code>[\w-]+)\]$")
 MARKER = re.compile(r"#\s*E:\s*(?P<codes>[\w\-, ]+)$")
 
+LONG = "aVeryLongFieldNameThatKeepsGoingOnAndOnForeverAndEverAndEverMore"
 ONE_METRIC = "metrics:\n  - name: solo_metric\n    description: Alone.\n"
 NO_METRICS = "metrics: []\n"
 
@@ -220,6 +221,36 @@ class TestLayout:
 
     def test_the_generated_text_is_valid_python(self) -> None:
         ast.parse(stub_of(ODD))
+
+    def test_awkward_descriptions_and_names_stay_valid_and_formatted(
+        self, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "defs.yaml"
+        path.write_text(
+            "types:\n"
+            '  - name: "x-\\u0001"\n'
+            '    allowedValues: ["cr\\rlf", "bell\\a", "nbsp\\u2028"]\n'
+            "    description: ''\n"
+            f"  - name: {LONG}\n"
+            "    type: int\n"
+            "    description: ''\n"
+            "metrics:\n"
+            "  - name: ns_awkward\n"
+            '    description: "Ends in a quote \\"\\"\\" \\\\ \\u0007 \\""\n'
+            "    metadata:\n"
+            '      - type: "x-\\u0001"\n'
+            f"      - type: {LONG}\n",
+            encoding="utf-8",
+        )
+        text = stub_of(path)
+        tree = ast.parse(text)
+        classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+        assert ast.get_docstring(classes["NsAwkward"], clean=False) == (
+            'Ends in a quote """ \\ \x07 " '
+        )
+        assert '\n    "cr\\rlf",\n    "bell\\x07",\n    "nbsp\\u2028",\n' in text
+        (tmp_path / "awkward.pyi").write_text(text, encoding="utf-8")
+        assert ruff_format_problems(tmp_path) == ""
 
 
 class TestNames:
