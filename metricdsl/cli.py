@@ -166,14 +166,21 @@ def _parser() -> argparse.ArgumentParser:
     docs.set_defaults(run=_docs)
 
     diff = command("diff", "breaking changes and additions between two definition sets")
-    diff.add_argument("sets", nargs="*", metavar="OLD NEW", help="two files")
+    diff.add_argument(
+        "sets", nargs="*", metavar="OLD NEW", help="the old and the new file"
+    )
     diff.add_argument(
         "--old", action="append", default=[], metavar="FILE", help="a layer of OLD"
     )
     diff.add_argument(
         "--new", action="append", default=[], metavar="FILE", help="a layer of NEW"
     )
-    diff.add_argument("--format", choices=("text", "json"), default="text")
+    diff.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text: for people (default); json: for machines",
+    )
     diff.set_defaults(run=_diff, parser=diff)
 
     report = command("report", "summarise recorded events (a jsonl: sink's file)")
