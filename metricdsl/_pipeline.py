@@ -153,6 +153,7 @@ def _call(sink: Sink, method: str, deadline: float) -> bool:
 
 # -- counters -------------------------------------------------------------------
 
+
 class _Counter:
     """A count the hot path bumps without a lock: ``next()`` on an
     ``itertools.count`` is atomic in CPython. Reading takes a number too, so
