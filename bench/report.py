@@ -121,6 +121,10 @@ def _ratio(value: float | None) -> str:
     return f"{value:.2f}" if value < 100 else f"{value:.0f}"
 
 
+def _precise(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def _targets(targets: Sequence[Target]) -> list[str]:
     lines = [
         "| what | ratio (medians) | ratio (minimums) | target | result |",
@@ -129,7 +133,7 @@ def _targets(targets: Sequence[Target]) -> list[str]:
     for t in targets:
         verdict = f"**{t.verdict}**" + (f" ({t.why_missing})" if t.why_missing else "")
         lines.append(
-            f"| {t.what} | {_ratio(t.median)} | {_ratio(t.minimum)} "
+            f"| {t.what} | {_precise(t.median)} | {_precise(t.minimum)} "
             f"| at most {t.limit:g} | {verdict} |"
         )
     return lines
