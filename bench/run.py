@@ -9,9 +9,10 @@ round by round, then loading the real AWS commonDefinitions.json, then fresh
 interpreters for the import times, then ``bench/delivery.py`` if it exists.
 Prints the Markdown table and writes it (see bench/report.py for its layout).
 
-``bench/delivery.py`` is run as ``python bench/delivery.py [--quick]`` in a
-subprocess; whatever it prints on standard output (Markdown) goes into the
-*Delivery* section as it is.
+``bench/delivery.py`` (events per second to a local receiver, emit cost with
+the backend down, memory) is written separately; when it exists it is run as
+``python bench/delivery.py --json`` in a subprocess (``--events 20000 --emits
+100000`` with ``--quick``) and its figures become the *Delivery* section.
 """
 
 from __future__ import annotations
@@ -58,23 +59,25 @@ def _delivery(quick: bool) -> str:
         return (
             "*Not measured: `bench/delivery.py` (events per second to a local "
             "receiver; emit cost with the backend down) does not exist yet. When it "
-            "does, this section holds what it prints.*"
+            "does, this section holds its figures.*"
         )
-    argv = [sys.executable, script] + (["--quick"] if quick else [])
-    _say(f"delivery: {' '.join(argv)}")
+    argv = [sys.executable, script, "--json"]
+    if quick:
+        argv += ["--events", "20000", "--emits", "100000"]
+    _say(f"delivery: {' '.join(argv[1:])}")
     try:
         done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=600, cwd=ROOT
+            argv, capture_output=True, text=True, timeout=900, cwd=ROOT
         )
     except subprocess.TimeoutExpired:
-        return "**`bench/delivery.py` did not finish within 10 minutes.**"
+        return "**`bench/delivery.py` did not finish within 15 minutes.**"
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
         return (
             f"**`bench/delivery.py` failed (exit {done.returncode}):**"
             f"\n\n```\n{tail}\n```"
         )
-    return done.stdout.strip() or "*`bench/delivery.py` printed nothing.*"
+    return report.delivery(done.stdout)
 
 
 def _targets(
@@ -177,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         _say("load: skipped, commonDefinitions.json is absent")
     else:
         _say(f"load: {path}")
-        load = startup.time_load(path, rounds=6 if quick else 40)
+        load = startup.time_load(path, rounds=6 if quick else 60)
     _say("imports: fresh interpreters")
     imports = startup.time_imports(rounds=5 if quick else 40)
     delivery = _delivery(quick)
