@@ -39,9 +39,14 @@ format: install  ## ruff: fix what can be fixed and format
 typecheck: install  ## mypy --strict over the package
 	$(BIN)/mypy --strict metricdsl
 
-bench: install  ## benchmarks against peer libraries -> bench/RESULTS.md (not part of test)
+BENCH_STAMP := $(VENV)/.bench-stamp
+
+$(BENCH_STAMP): $(STAMP) setup.cfg setup.py
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	$(BIN)/python bench/run.py
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)  ## benchmarks against peer libraries -> bench/RESULTS.md (not in test)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:  ## remove the virtual environment and build leftovers
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .coverage
