@@ -34,8 +34,8 @@ from ._span import (
     Span,
     clean_reason_desc,
     contain,
+    _bits,
     get_current,
-    new_span_id,
     redact,
     reset_current,
     set_current,
@@ -67,7 +67,9 @@ class Metric:
 
     __slots__ = (
         "_checker",
+        "_emit_event",
         "_sensitive",
+        "_span_event",
         "_types",
         "definition",
         "description",
@@ -90,6 +92,22 @@ class Metric:
         self.fields: Mapping[str, Field] = definition.fields
         self._types = types
         self._sensitive = tuple(n for n, f in definition.fields.items() if f.sensitive)
+        # The events' first keys, in order: copying a dict already sized for
+        # the whole event is cheaper than growing one key by key.
+        base = {
+            "metricName": self.name,
+            "epochTimestamp": 0,
+            "unit": self.unit,
+            "value": 1.0,
+            "passive": self.passive,
+        }
+        self._emit_event = base | {"metricId": ""}
+        self._span_event = base | {
+            "result": "Succeeded",
+            "duration": 0.0,
+            "traceId": "",
+            "metricId": "",
+        }
 
     def __getattr__(self, name: str) -> Any:
         # The checker is built on first use: loading stays cheap for the many
@@ -184,29 +202,24 @@ class Metric:
         if not STATE.active:
             return
         try:
-            checked = self._checker.check(fields) if fields else fields
-            event: dict[str, Any] = {
-                "metricName": self.name,
-                "epochTimestamp": _wall_ms(),
-                "unit": self.unit,
-                "value": 1.0,
-                "passive": self.passive,
-            }
-            span = get_current()
-            if span is not None:
-                event["traceId"] = span.trace_id
-                event["parentId"] = span.metric_id
+            checker = self._checker
+            checked = checker.check(fields) if fields else fields
             if checked is fields:  # all set and valid
-                event.update(fields)
+                event = self._emit_event | fields
             else:
+                event = self._emit_event.copy()
                 for name, value in checked.items():
                     if value is not None:
                         event[name] = value
-            event["metricId"] = new_span_id()
-            if "reasonDesc" in event:
+            event["epochTimestamp"] = time_ns() // 1_000_000
+            event["metricId"] = _bits(64).to_bytes(8, "big").hex()
+            span = get_current()
+            if span is not None:  # ids given to emit() win
+                event.setdefault("traceId", span.trace_id)
+                event.setdefault("parentId", span.metric_id)
+            if "reasonDesc" in fields:
                 event["reasonDesc"] = clean_reason_desc(event["reasonDesc"])
-            checker = self._checker
-            if checker.required:
+            if not event.keys() >= checker.required_set:
                 absent = checker.missing(event)  # raises in strict mode
                 if absent:
                     event["missingFields"] = ", ".join(absent)
@@ -215,10 +228,6 @@ class Metric:
             dispatch(event)
         except MetricDslError as error:
             contain(error)
-
-
-def _wall_ms() -> int:
-    return time_ns() // 1_000_000
 
 
 class _Decorator:

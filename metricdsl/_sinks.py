@@ -149,14 +149,18 @@ class JsonlSink:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
-        self._pending: deque[bytes] = deque()
+        self._pending: deque[Event] = deque()
         self._fd: int | None = None
         self._write_lock = threading.Lock()
         _BUFFERED.add(self)
 
     def write(self, event: Event) -> None:
+        # The event is kept as it is (events do not change after dispatch)
+        # and rendered with its batch: many rendered lines kept alive at once
+        # are each a malloc past pymalloc's limit, and freeing them together
+        # makes the C allocator return and re-fault its heap on every batch.
         pending = self._pending
-        pending.append(dumps(event))
+        pending.append(event)
         if len(pending) >= _BATCH_LINES:
             self.write_out()
         elif _flusher.thread is None:
@@ -169,12 +173,20 @@ class JsonlSink:
             count = len(pending)  # only these: later appends wait for the next round
             if not count:
                 return True
-            lines = [pending.popleft() for _ in range(count)]
-            lines.append(b"")
+            data = bytearray()
+            for _ in range(count):
+                event = pending.popleft()
+                try:
+                    data += dumps(event)
+                except (TypeError, ValueError) as exc:  # off mode lets anything in
+                    count -= 1
+                    _unrenderable(self, event, exc)
+                    continue
+                data += b"\n"
             try:
                 if self._fd is None:
                     self._fd = self._open()
-                _write_all(self._fd, b"\n".join(lines))
+                _write_all(self._fd, data)
             except OSError as exc:
                 count_dropped("sink_error", count)
                 _selflog.warn_limited(
@@ -210,7 +222,17 @@ class JsonlSink:
         return f"JsonlSink({self.path!r})"
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _unrenderable(sink: Sink, event: Event, error: Exception) -> None:
+    count_dropped("sink_error")
+    _selflog.warn_limited(
+        "metricdsl.event_unrenderable",
+        sink=repr(sink),
+        metric=str(event.get("metricName")),
+        error=repr(error),
+    )
+
+
+def _write_all(fd: int, data: bytes | bytearray) -> None:
     view = memoryview(data)
     while view:
         written = os.write(fd, view)

@@ -301,33 +301,22 @@ class Span:
         metric = self.metric
         fields = self._fields
         try:
-            event: dict[str, Any] = {
-                "metricName": metric.name,
-                "epochTimestamp": self._epoch_ms,
-                "unit": metric.unit,
-                "value": 1.0,
-                "passive": metric.passive,
-            }
-            if fields:
-                event.update(fields)
-                if "reasonDesc" in fields:
-                    event["reasonDesc"] = clean_reason_desc(fields["reasonDesc"])
-            if error is None and self._failure is None:
-                if "result" not in fields:
-                    event["result"] = "Succeeded"
-            else:
-                self._explain(event, error)
+            # the shape of a successful event, then what this span knows
+            event = metric._span_event | fields
+            event["epochTimestamp"] = self._epoch_ms
             event["duration"] = duration
             event["traceId"] = self.trace_id
             event["metricId"] = self.metric_id
             if self.parent_id is not None:
                 event["parentId"] = self.parent_id
+            if "reasonDesc" in fields:
+                event["reasonDesc"] = clean_reason_desc(fields["reasonDesc"])
+            if error is not None or self._failure is not None:
+                self._explain(event, error)
             if metric._sensitive:
                 redact(event, metric._sensitive)
-            for name in metric._checker.required:
-                if name not in event:
-                    self._check_required(event, error)
-                    break
+            if not event.keys() >= metric._checker.required_set:
+                self._check_required(event, error)
             dispatch(event)
         except Exception as failure:
             if error is None:

@@ -74,7 +74,7 @@ _GLOBAL_SPECS: Final = {name: _Spec(t) for name, t in GLOBAL_TYPES.items()}
 class Checker:
     """Checks the values of one metric's fields (declared and global)."""
 
-    __slots__ = ("metric", "required", "specs")
+    __slots__ = ("metric", "required", "required_set", "rules", "specs")
 
     def __init__(
         self, definition: MetricDefinition, types: Mapping[str, FieldType]
@@ -87,7 +87,10 @@ class Checker:
         for name, field in definition.fields.items():
             specs[name] = _Spec(field)
         self.specs = specs
+        #: name -> (the types accepted as they are, the allowed values or None)
+        self.rules = {name: (spec.exact, spec.allowed) for name, spec in specs.items()}
         self.required = tuple(n for n, f in definition.fields.items() if f.required)
+        self.required_set = frozenset(self.required)
 
     def check(self, fields: dict[str, Any]) -> dict[str, Any]:
         """The fields that pass; acts on the others by mode.
@@ -98,14 +101,14 @@ class Checker:
         """
         if not STATE.checking:
             return dict(fields)
-        specs = self.specs
+        rules = self.rules
         for name, value in fields.items():
-            spec = specs.get(name)
-            if spec is not None:
+            rule = rules.get(name)
+            if rule is not None:
                 kind = type(value)
                 if (
-                    kind in spec.exact
-                    and (spec.allowed is None or value in spec.allowed)
+                    kind in rule[0]
+                    and (rule[1] is None or value in rule[1])
                     and (kind is not float or value - value == 0.0)  # finite
                 ):
                     continue

@@ -210,3 +210,17 @@ def _run_program(tmp_path: Path, body: str) -> None:
         f"t = metricdsl.load({str(definitions)!r})\n" + textwrap.dedent(body)
     )
     run_python(str(program))
+
+
+def test_an_event_that_cannot_be_rendered_is_counted_and_the_rest_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sink = JsonlSink(tmp_path / "events.jsonl")
+    sink.write({"metricName": "a_b", "n": 1})
+    sink.write({"metricName": "bad_one", 1: "a key JSON cannot have"})
+    sink.write({"metricName": "a_b", "n": 2})
+    assert sink.write_out() is True
+    lines = (tmp_path / "events.jsonl").read_text().splitlines()
+    assert [json.loads(line)["n"] for line in lines] == [1, 2]
+    assert metricdsl.stats()["dropped"]["sink_error"] == 1
+    assert "metricdsl.event_unrenderable" in capsys.readouterr().err
