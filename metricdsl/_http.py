@@ -10,9 +10,7 @@ whatever its status, is returned.
 
 from __future__ import annotations
 
-import email.utils
 import time
-import urllib.request
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 from urllib.parse import urlsplit
@@ -91,13 +89,20 @@ class Transport:
 
 def _describe(exc: BaseException) -> str:
     """The error without the request's URL or headers (they may hold secrets)."""
-    reason = getattr(exc, "reason", None) or (exc.args[-1] if exc.args else None)
-    if isinstance(reason, BaseException) and reason is not exc:
-        return f"{type(exc).__name__}: {type(reason).__name__}"
-    return type(exc).__name__
+    name = type(exc).__name__
+    cause = exc.__cause__
+    if cause is None and exc.args and isinstance(exc.args[-1], BaseException):
+        cause = exc.args[-1]
+    if isinstance(cause, OSError) and cause.strerror:
+        return f"{name}: {cause.strerror}"
+    if cause is not None:
+        return f"{name}: {type(cause).__name__}"
+    return name
 
 
 def _proxy_for(url: str) -> str | None:
+    import urllib.request  # (slow to import: only when a sender connects)
+
     host = urlsplit(url).hostname or ""
     if host in _LOOPBACK or host.startswith("127."):
         return None
@@ -114,6 +119,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 import threading
-import uuid
 from collections.abc import Iterator, Sequence
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
+
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = ["Outbox", "OutboxError", "Row", "owner_token"]
 
@@ -134,6 +135,8 @@ class Outbox:
     @contextlib.contextmanager
     def _use(self) -> Iterator[sqlite3.Connection]:
         """The connection, under the lock; SQLite errors become OutboxError."""
+        import sqlite3
+
         with self._lock:
             db = self._connection()
             try:
@@ -150,6 +153,8 @@ class Outbox:
         return db
 
     def _open(self) -> sqlite3.Connection:
+        import sqlite3  # (imported on first use: most programs have no outbox)
+
         try:
             directory = os.path.dirname(self.path)
             os.makedirs(directory, mode=0o700, exist_ok=True)
@@ -300,11 +305,13 @@ class Outbox:
         with self._use() as db, _transaction(db):
             db.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('clientId', ?)",
-                (str(uuid.uuid4()),),
+                (os.urandom(16).hex(),),
             )
             return str(_one(db, "SELECT value FROM meta WHERE key='clientId'"))
 
     def close(self) -> None:
+        import sqlite3
+
         with self._lock:
             db, self._db = self._db, None
         if db is not None:

@@ -11,17 +11,17 @@ deadline. Waits go through the sender's ``nap``, which shutdown interrupts.
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
-
-from tenacity import RetryCallState, Retrying, retry_if_exception_type
-from tenacity.wait import wait_random_exponential
+from typing import TYPE_CHECKING, Any, Final
 
 from . import _wire
 from ._http import Response, Transport, TransportError
 from ._sinks import dumps
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 __all__ = ["Batch", "Encoder", "Failed", "RetryPolicy", "Stopped"]
 
@@ -51,7 +51,7 @@ class Batch:
     events: Sequence[bytes]
     session: str
     ids: Sequence[int] = ()  # their outbox rows, if any
-    key: str = field(default_factory=lambda: uuid.uuid4().hex)
+    key: str = field(default_factory=lambda: os.urandom(16).hex())
 
     def halves(self) -> tuple[Batch, Batch]:
         middle = len(self.events) // 2
@@ -117,9 +117,7 @@ class RetryPolicy:
         self._clock = clock
         self._nap = nap
         self._on_retry = on_retry
-        self._backoff = wait_random_exponential(
-            multiplier=_BACKOFF_FIRST, max=_BACKOFF_MAX, min=0.05
-        )
+        self._backoff: Any = None
 
     def post(
         self, transport: Transport, body: bytes, headers: dict[str, str]
@@ -139,6 +137,13 @@ class RetryPolicy:
                 raise Failed(status, f"HTTP {status}", response.retry_after)
             return response
 
+        from tenacity import Retrying, retry_if_exception_type
+        from tenacity.wait import wait_random_exponential
+
+        if self._backoff is None:
+            self._backoff = wait_random_exponential(
+                multiplier=_BACKOFF_FIRST, max=_BACKOFF_MAX, min=0.05
+            )
         retrying = Retrying(
             sleep=self._nap,
             stop=_Deadline(self._clock, self._deadline),
@@ -150,6 +155,7 @@ class RetryPolicy:
         return retrying(attempt)
 
     def _wait(self, retry_state: RetryCallState) -> float:
+        """The Retry-After asked for, else jittered exponential backoff."""
         outcome = retry_state.outcome
         failure = outcome.exception() if outcome is not None else None
         if isinstance(failure, Failed) and failure.retry_after is not None:

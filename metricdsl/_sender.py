@@ -25,7 +25,6 @@ import importlib.util
 import os
 import threading
 import time
-import uuid
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -54,8 +53,8 @@ OUTBOX_PAUSE: Final = 30.0
 #: How often flush() looks again when no batch finished meanwhile.
 _POLL: Final = 0.1
 
-_session = str(uuid.uuid4())
-_client = str(uuid.uuid4())
+_session = os.urandom(16).hex()
+_client = os.urandom(16).hex()
 
 
 def session_id() -> str:
@@ -140,7 +139,8 @@ class Sender:
         if state.in_ci and not state.send_in_ci:
             self._drop("ci", 1)
             return
-        data = dumps(event)
+        # orjson hands back a 4 KiB buffer whatever the length: keep a snug copy
+        data = bytes(memoryview(dumps(event)))
         if self._outbox is not None:
             self._write_outbox(data)
             return
@@ -596,7 +596,7 @@ _SENDERS: Final[weakref.WeakSet[Sender]] = weakref.WeakSet()
 
 def _after_fork_in_child() -> None:
     global _session
-    _session = str(uuid.uuid4())
+    _session = os.urandom(16).hex()
     for sender in list(_SENDERS):
         sender._after_fork_in_child()
 

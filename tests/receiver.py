@@ -73,6 +73,7 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as a real backend
+            disable_nagle_algorithm = True  # answer at once, not after a delayed ACK
 
             def do_POST(self) -> None:
                 receiver._handle(self)
@@ -133,7 +134,9 @@ class Receiver:
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         headers = {k.lower(): v for k, v in handler.headers.items()}
         raw = handler.rfile.read(int(headers.get("content-length", "0")))
-        body = gzip.decompress(raw) if headers.get("content-encoding") == "gzip" else raw
+        body = (
+            gzip.decompress(raw) if headers.get("content-encoding") == "gzip" else raw
+        )
         with self._changed:
             number = len(self.requests)
         request = Request(handler.path, headers, raw, body, OK)

@@ -161,7 +161,8 @@ class TestDelivery:
         assert len(request.headers["idempotency-key"]) == 32
         assert sorted(body) == ["clientId", "events", "sessionId"]
         assert body["sessionId"] == session_id()
-        assert isinstance(body["clientId"], str) and body["clientId"]
+        assert isinstance(body["clientId"], str)
+        assert body["clientId"]
         assert [e["metricId"] for e in body["events"]] == emitted
         assert body["events"][0]["metricName"] == "metric_setupThing"
         assert body["events"][0]["component"] == "editor"
@@ -265,7 +266,9 @@ class TestRetries:
 
     def test_connection_refused_is_retried(self) -> None:
         fake = FakeTime()
-        sender = make_sender(f"http://127.0.0.1:{free_port()}", fake, retry_deadline=5.0)
+        sender = make_sender(
+            f"http://127.0.0.1:{free_port()}", fake, retry_deadline=5.0
+        )
         emit(sender, 1)
         assert sender.flush(20)
         assert sender.stats()["retried"] == len(fake.waits) >= 1
@@ -303,7 +306,9 @@ class TestNeverBlocking:
             assert sender_threads() == []
 
     def test_a_full_queue_drops_the_oldest_events(self, receiver: Receiver) -> None:
-        sender = make_sender(receiver.url, max_queue=10, batch_size=50, flush_interval=60)
+        sender = make_sender(
+            receiver.url, max_queue=10, batch_size=50, flush_interval=60
+        )
         emitted = emit(sender, 25)
         assert sender.stats()["dropped"]["queue_full"] == 15
         assert sender.stats()["queued"] == 10
