@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
 
-from . import _selflog
+from . import _selflog, _wire
 from ._config import Event, Settings, State
 from ._http import Transport, safe_url
 from ._outbox import Outbox, OutboxError
@@ -83,6 +83,7 @@ class Sender:
         if settings.protocol == "otlp":
             endpoint = endpoint.rstrip("/") + "/v1/logs"
         self._url = endpoint
+        self._otlp = settings.protocol == "otlp"
         self._batch_size = settings.batch_size
         self._interval = settings.flush_interval
         self._max_events = settings.max_queue
@@ -118,6 +119,7 @@ class Sender:
         self._closed = False
         self._idle = False
         self._next_adopt = 0.0
+        self._unsettled = 0  # events of the batch in hand not yet counted
         self._transport: Transport | None = None
         self._encoder: Encoder | None = None
         self.sent = 0
@@ -137,7 +139,7 @@ class Sender:
         """Queue one event (or store it in the outbox); never waits on the network."""
         state = self._state
         if state.in_ci and not state.send_in_ci:
-            self._drop("ci", 1)
+            self._count("ci", 1)
             return
         # orjson hands back a 4 KiB buffer whatever the length: keep a snug copy
         data = bytes(memoryview(dumps(event)))
@@ -192,7 +194,7 @@ class Sender:
         try:
             self._outbox.add(_session, data)
         except OutboxError as exc:
-            self._drop("outbox_error", 1)
+            self._count("outbox_error", 1)
             _selflog.warn_limited("metricdsl.outbox_failed", error=str(exc))
             return
         with self._lock:
@@ -205,10 +207,6 @@ class Sender:
                     self._start()
             elif self._idle and self._waiting >= self._batch_size:
                 self._changed.notify()
-
-    def _drop(self, reason: str, count: int) -> None:
-        with self._lock:
-            self.dropped[reason] = self.dropped.get(reason, 0) + count
 
     def _start(self) -> None:
         """Start the worker (lock held, or before anyone else can see us)."""
@@ -233,6 +231,7 @@ class Sender:
         last = 0
         if outbox is not None:
             try:
+                self._adopt(outbox)  # rows a dead process left are pending too
                 last = outbox.last_id()
             except OutboxError:
                 return False
@@ -334,14 +333,15 @@ class Sender:
                 batch = self._next_batch()
                 if batch is None:
                     break
+                self._unsettled = len(batch.events)
                 try:
                     self._deliver(batch)
                 except Stopped:
                     if self._outbox is None:  # (outbox rows stay for later)
-                        self._settle(batch, "shutdown")
+                        self._count("shutdown", self._unsettled)
                     raise
                 except Exception as exc:  # a bug must not kill the worker
-                    self._settle(batch, "sender_error")
+                    self._settle(batch, "sender_error", self._unsettled)
                     _selflog.warn_limited("metricdsl.sender_failed", error=repr(exc))
                 finally:
                     with self._lock:
@@ -472,21 +472,29 @@ class Sender:
             break
         status = response.status
         if 200 <= status <= 299:
-            self._settle(batch, "sent")
+            refused = _wire.refused_records(response.body) if self._otlp else 0
+            self._settle(batch, "sent", len(batch.events) - refused)
+            if refused:
+                self._count("rejected", refused)
+                self._warn_rejected(status, refused, response.body)
         elif status == 413 and len(batch.events) > 1:
             for half in batch.halves():
                 self._deliver(half)
         else:
             self._settle(batch, "rejected")
-            _selflog.warn_once(
-                ("rejected", self._url, status),
-                "metricdsl.batch_dropped",
-                reason="rejected",
-                status=status,
-                events=len(batch.events),
-                endpoint=safe_url(self._url),
-                answer=response.body[:200].decode("utf-8", "replace"),
-            )
+            self._warn_rejected(status, len(batch.events), response.body)
+
+    def _warn_rejected(self, status: int, count: int, answer: bytes) -> None:
+        """Said once per endpoint and status: a refusal repeats, the log must not."""
+        _selflog.warn_once(
+            ("rejected", self._url, status),
+            "metricdsl.batch_dropped",
+            reason="rejected",
+            status=status,
+            events=count,
+            endpoint=safe_url(self._url),
+            answer=answer[:200].decode("utf-8", "replace"),
+        )
 
     def _connect(self) -> tuple[Transport, Encoder]:
         if self._transport is None or self._encoder is None:
@@ -512,14 +520,18 @@ class Sender:
                 pass
         return _client
 
-    def _settle(self, batch: Batch, outcome: str) -> None:
-        """Count a batch as sent or dropped, and forget its outbox rows."""
-        count = len(batch.events)
-        if self._outbox is not None and batch.ids and outcome != "shutdown":
+    def _settle(self, batch: Batch, outcome: str, count: int | None = None) -> None:
+        """Count a batch (``count`` of its events) as sent or dropped, and
+        forget its outbox rows."""
+        if self._outbox is not None and batch.ids:
             try:
                 self._outbox.remove(batch.ids)
             except OutboxError as exc:
                 _selflog.warn_limited("metricdsl.outbox_failed", error=str(exc))
+        self._unsettled -= len(batch.events)
+        self._count(outcome, len(batch.events) if count is None else count)
+
+    def _count(self, outcome: str, count: int) -> None:
         with self._lock:
             if outcome == "sent":
                 self.sent += count

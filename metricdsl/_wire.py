@@ -32,6 +32,8 @@ __all__ = [
     "loads",
     "otlp_protobuf",
     "otlp_request",
+    "refused_records",
+    "wants_protobuf",
 ]
 
 JSON: Final = "application/json"
@@ -174,6 +176,18 @@ def otlp_protobuf(request: dict[str, Any]) -> bytes:
     message = service.ExportLogsServiceRequest()
     json_format.ParseDict(request, message)
     return bytes(message.SerializeToString())
+
+
+def refused_records(answer: bytes) -> int:
+    """How many log records an OTLP/JSON answer says were refused
+    (``partialSuccess.rejectedLogRecords``); 0 when it says nothing."""
+    if not answer.lstrip().startswith(b"{"):
+        return 0
+    try:
+        partial = loads(answer).get("partialSuccess") or {}
+        return max(0, int(partial.get("rejectedLogRecords") or 0))
+    except (ValueError, TypeError, AttributeError):
+        return 0
 
 
 def wants_protobuf() -> bool:

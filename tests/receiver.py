@@ -33,6 +33,7 @@ class Answer:
     kind: str
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    reply: bytes | None = None  # the body of the answer, when not the usual one
 
 
 OK = Answer("ok")
@@ -157,7 +158,11 @@ class Receiver:
             self._stopping.wait(60)
             _reset(handler)
         else:
-            reply = b'{"ok":true}' if answer.kind == "ok" else b'{"error":"injected"}'
+            reply = answer.reply
+            if reply is None:
+                reply = (
+                    b'{"ok":true}' if answer.kind == "ok" else b'{"error":"injected"}'
+                )
             handler.send_response(answer.status)
             for name, value in answer.headers.items():
                 handler.send_header(name, value)

@@ -89,8 +89,16 @@ def run_script(code: str, *args: str, timeout: float = 60) -> str:
     return done.stdout
 
 
-def sender_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "metricdsl-sender"]
+def sender_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "metricdsl-sender"}
+
+
+def threads_end(threads: set[threading.Thread], within: float = 20.0) -> bool:
+    """Whether these threads all end within ``within`` seconds (generous)."""
+    deadline = time.monotonic() + within
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return not any(thread.is_alive() for thread in threads)
 
 
 class TestDelivery:
@@ -299,11 +307,12 @@ class TestNeverBlocking:
             metricdsl.telemetry.metric_setupThing.emit(component="editor")
             assert server.wait_for(lambda: len(server.requests) == 1)
             [sender] = [s for s in STATE.sinks or () if isinstance(s, Sender)]
+            worker = sender_threads()
             started = time.monotonic()
             assert metricdsl.shutdown(0.3) is False
             assert time.monotonic() - started < 3.0  # timeout + at most a second
+            assert threads_end(worker)
             assert sender.stats()["dropped"]["shutdown"] == 1
-            assert sender_threads() == []
 
     def test_a_full_queue_drops_the_oldest_events(self, receiver: Receiver) -> None:
         sender = make_sender(
@@ -329,10 +338,11 @@ class TestNeverBlocking:
 
 class TestLifecycle:
     def test_the_worker_starts_on_the_first_event(self, receiver: Receiver) -> None:
+        before = sender_threads()
         sender = make_sender(receiver.url)
-        assert sender_threads() == []
+        assert sender_threads() == before
         emit(sender, 1)
-        assert len(sender_threads()) == 1
+        assert len(sender_threads() - before) == 1
         assert sender.flush(20)
 
     def test_importing_and_configuring_start_no_thread(self) -> None:
@@ -399,6 +409,7 @@ class TestCi:
         self, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setenv("CI", "true")
+        before = sender_threads()
         collector = Collector()
         metricdsl.configure(endpoint=receiver.url, sinks=[collector])
         metricdsl.telemetry.metric_setupThing.emit(component="editor")
@@ -408,7 +419,7 @@ class TestCi:
         assert stats["dropped"]["ci"] == 1
         assert stats["queued"] == 0
         assert receiver.posted() == []
-        assert sender_threads() == []
+        assert sender_threads() <= before
 
     def test_metricdsl_send_in_ci_sends_all_the_same(
         self, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
@@ -421,12 +432,35 @@ class TestCi:
         assert len(receiver.events()) == 1
 
     def test_disabled_queues_nothing(self, receiver: Receiver) -> None:
+        before = sender_threads()
         metricdsl.configure(endpoint=receiver.url, enabled=False)
         metricdsl.telemetry.metric_setupThing.emit(component="editor")
         assert metricdsl.flush(5)
         assert metricdsl.stats()["queued"] == 0
-        assert sender_threads() == []
+        assert sender_threads() <= before
         assert receiver.posted() == []
+
+
+class TestIdentity:
+    def test_metricdsl_client_id_names_the_client(
+        self, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("METRICDSL_CLIENT_ID", "build-farm-7")
+        sender = make_sender(receiver.url)
+        emit(sender, 1)
+        assert sender.flush(20)
+        [body] = receiver.accepted.values()
+        assert body["clientId"] == "build-farm-7"
+
+    def test_an_event_after_close_is_counted_not_queued(
+        self, receiver: Receiver
+    ) -> None:
+        sender = make_sender(receiver.url)
+        emit(sender, 1)
+        sender.close(5)
+        sender.write({"metricName": "metric_x"})
+        assert sender.stats()["dropped"] == {"shutdown": 1}
+        assert sender.stats()["sent"] == 1
 
 
 class TestSecrets:

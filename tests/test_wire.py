@@ -19,7 +19,7 @@ import metricdsl
 from metricdsl import _wire
 from metricdsl._config import LOCK, STATE
 from metricdsl._sinks import dumps
-from tests.receiver import Receiver
+from tests.receiver import Answer, Receiver
 
 
 @pytest.fixture(autouse=True)
@@ -227,3 +227,22 @@ class TestOtlp:
         assert _wire.wants_protobuf() is False
         monkeypatch.delenv("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL")
         assert _wire.wants_protobuf() is True
+
+
+class TestOtlpAnswers:
+    def test_records_the_receiver_refuses_are_counted_as_rejected(self) -> None:
+        partial = b'{"partialSuccess":{"rejectedLogRecords":"2","errorMessage":"no"}}'
+        with Receiver(lambda n, request: Answer("ok", reply=partial)) as server:
+            metricdsl.configure(endpoint=server.url, protocol="otlp", sinks=["null"])
+            for _ in range(5):
+                metricdsl.telemetry.metric_setupThing.emit(component="editor")
+            assert metricdsl.flush(20)
+        stats = metricdsl.stats()
+        assert (stats["sent"], stats["dropped"]["rejected"]) == (3, 2)
+
+    @pytest.mark.parametrize(
+        "answer",
+        [b"", b"{}", b'{"partialSuccess":{}}', b"[1]", b"{not json", b"\x08\x01"],
+    )
+    def test_an_answer_without_a_refusal_refuses_nothing(self, answer: bytes) -> None:
+        assert _wire.refused_records(answer) == 0
