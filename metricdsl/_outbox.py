@@ -120,7 +120,7 @@ class Outbox:
     """One process's view of an outbox file; thread-safe."""
 
     def __init__(self, path: str, *, max_bytes: int) -> None:
-        self.path = os.path.abspath(path)
+        self.path = os.path.abspath(os.path.expanduser(path))
         self.max_bytes = max_bytes
         self.owner = owner_token()
         self.dropped = 0  # rows deleted because the outbox was full
