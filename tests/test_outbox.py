@@ -11,13 +11,12 @@ import subprocess
 import sys
 import textwrap
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import metricdsl
-from metricdsl._config import LOCK, STATE, Settings
+from metricdsl._config import STATE, Settings
 from metricdsl._outbox import Outbox, OutboxError, owner_token, running
 from metricdsl._sender import Sender
 from tests.receiver import (
@@ -29,6 +28,9 @@ from tests.receiver import (
     metric_ids,
     status,
 )
+
+pytest_plugins = ("tests.delivery_fixtures",)
+pytestmark = pytest.mark.usefixtures("sending")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -60,21 +62,6 @@ for _ in range(int(sys.argv[3])):
 flushed = metricdsl.flush(30)
 print(json.dumps({"flushed": flushed, "stats": metricdsl.stats()}))
 """
-
-
-@pytest.fixture(autouse=True)
-def sending(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests here send, whatever the CI running them says (CI has its own tests)."""
-    monkeypatch.delenv("CI", raising=False)
-    monkeypatch.delenv("METRICDSL_SEND_IN_CI", raising=False)
-    with LOCK:
-        STATE.resolve()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as server:
-        yield server
 
 
 def python(code: str, *args: str) -> subprocess.Popen[str]:

@@ -11,14 +11,13 @@ import textwrap
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import metricdsl
 from metricdsl import _pipeline
-from metricdsl._config import LOCK, STATE, Settings
+from metricdsl._config import STATE, Settings
 from metricdsl._sender import Sender, session_id
 from tests.receiver import (
     HANG,
@@ -34,22 +33,10 @@ from tests.receiver import (
     status,
 )
 
+pytest_plugins = ("tests.delivery_fixtures",)
+pytestmark = pytest.mark.usefixtures("sending")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture(autouse=True)
-def sending(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests here send, whatever the CI running them says (CI has its own tests)."""
-    monkeypatch.delenv("CI", raising=False)
-    monkeypatch.delenv("METRICDSL_SEND_IN_CI", raising=False)
-    with LOCK:
-        STATE.resolve()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as server:
-        yield server
 
 
 def make_sender(url: str, fake: FakeTime | None = None, **settings: Any) -> Sender:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,25 +16,11 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 
 import metricdsl
 from metricdsl import _wire
-from metricdsl._config import LOCK, STATE
 from metricdsl._sinks import dumps
 from tests.receiver import Answer, Receiver
 
-
-@pytest.fixture(autouse=True)
-def sending(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests here send, whatever the CI running them says (CI has its own tests)."""
-    monkeypatch.delenv("CI", raising=False)
-    monkeypatch.delenv("OTEL_EXPORTER_OTLP_PROTOCOL", raising=False)
-    monkeypatch.delenv("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", raising=False)
-    with LOCK:
-        STATE.resolve()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as server:
-        yield server
+pytest_plugins = ("tests.delivery_fixtures",)
+pytestmark = pytest.mark.usefixtures("sending")
 
 
 def parse_otlp_json(body: bytes) -> ExportLogsServiceRequest:
