@@ -87,7 +87,7 @@ def show_tree(path: Path) -> None:
         show(root, 0)
 
 
-def start_receiver() -> subprocess.Popen[str]:
+def start_receiver() -> tuple[subprocess.Popen[str], threading.Thread]:
     """examples/receiver.py in its own process; its lines are shown as they come."""
     receiver = subprocess.Popen(
         [
@@ -101,18 +101,19 @@ def start_receiver() -> subprocess.Popen[str]:
     assert receiver.stdout is not None
     url = receiver.stdout.readline().split()[-1]
     lines = receiver.stdout
-    threading.Thread(
+    shown = threading.Thread(
         target=lambda: [print(line, end="") for line in lines], daemon=True
-    ).start()
+    )
+    shown.start()
     # Send to it: small batches, quickly, so the demo shows them arriving.
     metricdsl.configure(endpoint=url, flush_interval=0.2)
     print(f"-- sending the events to a local receiver at {url} --", file=sys.stderr)
-    return receiver
+    return receiver, shown
 
 
 def main() -> None:
     OUT.unlink(missing_ok=True)
-    receiver = start_receiver()
+    receiver, shown = start_receiver()
     print("-- events as they are emitted (the log sink, on stderr) --", file=sys.stderr)
     setup_thing("good")
     try:
@@ -124,6 +125,7 @@ def main() -> None:
     delivered = metricdsl.flush(timeout=15)
     receiver.terminate()
     receiver.wait(5)
+    shown.join(5)  # every line the receiver printed is on the screen
     print(f"-- delivered to the receiver through the injected failures: {delivered}")
     print(f"\n-- the same events, read back from {OUT}, as a tree --")
     show_tree(OUT)
