@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import json
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -64,7 +65,8 @@ Plan = Callable[[int, "Request"], Answer]
 class Receiver:
     """An HTTP server on 127.0.0.1 that records what it receives."""
 
-    def __init__(self, plan: Plan | None = None) -> None:
+    def __init__(self, plan: Plan | None = None, *, tls: Any = None) -> None:
+        """``tls``: a ``trustme.CA`` to serve HTTPS with a certificate it issued."""
         self.plan: Plan = plan or (lambda number, request: OK)
         self.requests: list[Request] = []
         self.accepted: dict[str, Any] = {}
@@ -89,7 +91,15 @@ class Receiver:
                 pass  # resets and hangs end in errors: expected here
 
         self._server = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "http"
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            tls.issue_cert("127.0.0.1").configure_cert(context)
+            self._server.socket = context.wrap_socket(
+                self._server.socket, server_side=True
+            )
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}
         )

@@ -11,9 +11,11 @@ import textwrap
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 import metricdsl
 from metricdsl import _pipeline
@@ -448,6 +450,31 @@ class TestIdentity:
         sender.write({"metricName": "metric_x"})
         assert sender.stats()["dropped"] == {"shutdown": 1}
         assert sender.stats()["sent"] == 1
+
+
+class TestTls:
+    def test_a_certificate_nobody_vouches_for_is_refused(self) -> None:
+        with Receiver(tls=trustme.CA()) as server:
+            fake = FakeTime()
+            sender = make_sender(server.url, fake, retry_deadline=5.0)
+            emit(sender, 1)
+            assert sender.flush(20)
+            assert server.posted() == []
+        assert sender.stats()["dropped"]["expired"] == 1
+        assert sender.stats()["retried"] >= 1
+
+    def test_a_trusted_certificate_is_accepted(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        authority = trustme.CA()
+        bundle = tmp_path / "ca.pem"
+        authority.cert_pem.write_to_path(str(bundle))
+        monkeypatch.setenv("SSL_CERT_FILE", str(bundle))  # what OpenSSL trusts
+        with Receiver(tls=authority) as server:
+            sender = make_sender(server.url)
+            emitted = emit(sender, 3)
+            assert sender.flush(20)
+            assert metric_ids(server.events()) == emitted
 
 
 class TestSecrets:
