@@ -207,12 +207,14 @@ class Outbox:
             total = int(_one(db, "SELECT value FROM meta WHERE key='bytes'"))
             excess, last, count = total - self.max_bytes, None, 0
             if excess > 0:
-                for row_id, size in db.execute(
-                    "SELECT id, size FROM events ORDER BY id"
-                ):
-                    last, count, excess = row_id, count + 1, excess - size
-                    if excess <= 0:
-                        break
+                oldest = db.execute("SELECT id, size FROM events ORDER BY id")
+                try:
+                    for row_id, size in oldest:  # only as far as needed
+                        last, count, excess = row_id, count + 1, excess - size
+                        if excess <= 0:
+                            break
+                finally:
+                    oldest.close()
                 if last is not None:
                     db.execute("DELETE FROM events WHERE id <= ?", (last,))
                 total = int(_one(db, "SELECT value FROM meta WHERE key='bytes'"))
