@@ -137,5 +137,8 @@ def safe_url(url: str) -> str:
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
-    port = f":{parts.port}" if parts.port else ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # not a number: leave it out
+        port = ""
     return f"{parts.scheme}://{host}{port}{parts.path}"

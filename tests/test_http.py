@@ -7,7 +7,13 @@ import email.utils
 
 import pytest
 
-from metricdsl._http import Transport, TransportError, parse_retry_after, safe_url
+from metricdsl._http import (
+    Transport,
+    TransportError,
+    _proxy_for,
+    parse_retry_after,
+    safe_url,
+)
 from tests.receiver import HANG, Receiver, free_port, status
 
 
@@ -61,3 +67,22 @@ def test_safe_url_drops_credentials_query_and_fragment() -> None:
         == "https://example.com:8443/v1/logs"
     )
     assert safe_url("http://[::1]/in") == "http://[::1]/in"
+    assert safe_url("http://host:port/in") == "http://host/in"
+
+
+class TestProxy:
+    def test_the_proxy_variables_are_honoured_except_for_loopback(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        for name in ("http_proxy", "https_proxy", "no_proxy", "NO_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+        monkeypatch.setenv("NO_PROXY", "skip.example.com")
+        assert _proxy_for("https://telemetry.example.com/e") == (
+            "http://proxy.internal:3128"
+        )
+        assert _proxy_for("https://skip.example.com/e") is None
+        assert _proxy_for("https://127.0.0.1:4318/v1/logs") is None
+        assert _proxy_for("http://localhost:4318/v1/logs") is None
+        transport = Transport("https://telemetry.example.com/e", timeout=1, headers={})
+        assert type(transport._pool).__name__ == "ProxyManager"
