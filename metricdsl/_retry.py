@@ -11,12 +11,13 @@ deadline. Waits go through the sender's ``nap``, which shutdown interrupts.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from . import _wire
+from . import _selflog, _wire
 from ._http import Response, Transport, TransportError
 from ._sinks import dumps
 
@@ -68,10 +69,17 @@ class Batch:
 class Encoder:
     """Turns a batch into a request body and its headers, for one protocol."""
 
-    def __init__(self, protocol: str, client_id: str, *, protobuf: bool) -> None:
+    def __init__(
+        self, protocol: str, client_id: str, *, protobuf: bool | None = None
+    ) -> None:
+        """``protobuf``: OTLP as protobuf; by default when the standard OTel
+        variables ask for it and ``opentelemetry-proto`` is installed."""
+        from . import __version__
+
         self.protocol = protocol
         self.client_id = client_id
-        self.protobuf = protobuf
+        self.protobuf = _protobuf_wanted(protocol) if protobuf is None else protobuf
+        self.user_agent = f"metricdsl/{__version__}"
 
     def encode(self, batch: Batch) -> tuple[bytes, dict[str, str]]:
         content_type = _wire.JSON
@@ -85,10 +93,33 @@ class Encoder:
         else:
             body = _wire.json_batch(self.client_id, batch.session, batch.events)
         body, gzipped = _wire.compressed(body)
-        headers = {"Content-Type": content_type, "Idempotency-Key": batch.key}
+        headers = {
+            "Content-Type": content_type,
+            "Idempotency-Key": batch.key,
+            "User-Agent": self.user_agent,
+        }
         if gzipped:
             headers["Content-Encoding"] = "gzip"
         return body, headers
+
+
+def _protobuf_wanted(protocol: str) -> bool:
+    if protocol != "otlp" or not _wire.wants_protobuf():
+        return False
+    try:
+        found = importlib.util.find_spec("opentelemetry.proto") is not None
+    except ImportError:  # pragma: no cover - no "opentelemetry" package at all
+        found = False
+    if not found:
+        _selflog.warn_once(
+            ("otlp", "protobuf"),
+            "metricdsl.setting_ignored",
+            setting="OTEL_EXPORTER_OTLP_PROTOCOL",
+            got="http/protobuf",
+            problem="opentelemetry-proto is not installed "
+            "(pip install 'metricdsl[otlp-protobuf]'); sending OTLP/JSON",
+        )
+    return found
 
 
 class _Deadline:

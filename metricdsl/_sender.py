@@ -21,7 +21,6 @@ its own: it never sends what its parent had queued.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import threading
 import time
@@ -499,13 +498,10 @@ class Sender:
     def _connect(self) -> tuple[Transport, Encoder]:
         if self._transport is None or self._encoder is None:
             settings = self._settings
-            headers = {"User-Agent": _user_agent(), **settings.headers}
             self._transport = Transport(
-                self._url, timeout=settings.timeout, headers=headers
+                self._url, timeout=settings.timeout, headers=settings.headers
             )
-            self._encoder = Encoder(
-                settings.protocol, self._client_id(), protobuf=_use_protobuf(settings)
-            )
+            self._encoder = Encoder(settings.protocol, self._client_id())
         return self._transport, self._encoder
 
     def _client_id(self) -> str:
@@ -573,34 +569,6 @@ class Sender:
         if self._outbox is not None:
             self._outbox.after_fork_in_child()
         self._fresh()  # the parent's queue, worker and connections stay the parent's
-
-
-def _user_agent() -> str:
-    from . import __version__
-
-    return f"metricdsl/{__version__}"
-
-
-def _use_protobuf(settings: Settings) -> bool:
-    from ._wire import wants_protobuf
-
-    if settings.protocol != "otlp" or not wants_protobuf():
-        return False
-    try:
-        found = importlib.util.find_spec("opentelemetry.proto") is not None
-    except ImportError:  # pragma: no cover - no "opentelemetry" package at all
-        found = False
-    if not found:
-        _selflog.warn_once(
-            ("otlp", "protobuf"),
-            "metricdsl.setting_ignored",
-            setting="OTEL_EXPORTER_OTLP_PROTOCOL",
-            got="http/protobuf",
-            problem="opentelemetry-proto is not installed "
-            "(pip install 'metricdsl[otlp-protobuf]'); sending OTLP/JSON",
-        )
-        return False
-    return True
 
 
 _SENDERS: Final[weakref.WeakSet[Sender]] = weakref.WeakSet()
