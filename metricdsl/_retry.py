@@ -4,8 +4,8 @@ A batch's events and key are fixed when it is made; every retry posts the same
 bytes with the same key, and a batch split after a 413 gives its halves keys of
 their own (``KEY.1``, ``KEY.2``), so no two batches ever share one.
 Connection errors, timeouts, 408, 429 and 5xx answers are retried with
-jittered exponential backoff (tenacity's full jitter) or after the time a
-``Retry-After`` header asks for, until the next wait would pass the batch's
+jittered exponential backoff (tenacity's full jitter), never sooner than a
+``Retry-After`` header asks, until the next wait would pass the batch's
 deadline. Waits go through the sender's ``nap``, which shutdown interrupts.
 """
 
@@ -186,12 +186,14 @@ class RetryPolicy:
         return retrying(attempt)
 
     def _wait(self, retry_state: RetryCallState) -> float:
-        """The Retry-After asked for, else jittered exponential backoff."""
+        """Jittered exponential backoff, or longer if Retry-After asks for it
+        (a ``Retry-After: 0`` does not make a hot loop)."""
+        backoff = float(self._backoff(retry_state))
         outcome = retry_state.outcome
         failure = outcome.exception() if outcome is not None else None
         if isinstance(failure, Failed) and failure.retry_after is not None:
-            return failure.retry_after
-        return float(self._backoff(retry_state))
+            return max(failure.retry_after, backoff)
+        return backoff
 
     def _before_sleep(self, retry_state: RetryCallState) -> None:
         outcome = retry_state.outcome

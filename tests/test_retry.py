@@ -64,3 +64,13 @@ class TestRetryPolicy:
             with pytest.raises(Stopped):
                 retry.post(Transport(server.url, timeout=5, headers={}), b"{}", {})
             assert len(server.posted()) == 1
+
+
+def test_a_retry_after_of_zero_still_backs_off() -> None:
+    answers = [status(429, Retry_After="0")] * 3 + [OK]
+    with Receiver(lambda n, request: answers[min(n, 3)]) as server:
+        fake = FakeTime()
+        transport = Transport(server.url, timeout=5, headers={})
+        assert policy(fake).post(transport, b"{}", {}).status == 200
+    assert len(fake.waits) == 3
+    assert min(fake.waits) >= 0.05
