@@ -114,11 +114,13 @@ class TestDelivery:
             emitted = emit(sender, 2000)
             assert sender.flush(30) is True
             accepted = metric_ids(server.events())
+            answers = Counter(r.answer.kind for r in server.posted())
             bodies_by_key: dict[str, set[bytes]] = {}
             for request in server.posted():
                 if request.raw:
                     key = request.headers["idempotency-key"]
                     bodies_by_key.setdefault(key, set()).add(request.raw)
+        assert min(answers["status"], answers["reset"], answers["lost"]) > 0
         assert Counter(accepted) == Counter(emitted)
         assert len(set(emitted)) == 2000
         assert all(len(bodies) == 1 for bodies in bodies_by_key.values())
