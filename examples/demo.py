@@ -5,13 +5,20 @@ state, and calls nested steps; one of them fails deep down and records a
 specific reason. The events appear on the console (stderr) as they are emitted
 and are left in ``demo-events.jsonl``; at the end the demo prints them as a
 tree, children under their parents.
+
+They are also delivered over HTTP to a small local receiver
+(``examples/receiver.py`` on 127.0.0.1), which fails the first requests on
+purpose (a 503, then a reset connection): the sender retries, and the receiver
+shows the batches arriving.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import metricdsl
@@ -80,8 +87,33 @@ def show_tree(path: Path) -> None:
         show(root, 0)
 
 
+def start_receiver() -> tuple[subprocess.Popen[str], threading.Thread]:
+    """examples/receiver.py in its own process; its lines are shown as they come."""
+    receiver = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("receiver.py")),
+            "--faults=503,reset",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert receiver.stdout is not None
+    url = receiver.stdout.readline().split()[-1]
+    lines = receiver.stdout
+    shown = threading.Thread(
+        target=lambda: [print(line, end="") for line in lines], daemon=True
+    )
+    shown.start()
+    # Send to it: small batches, quickly, so the demo shows them arriving.
+    metricdsl.configure(endpoint=url, flush_interval=0.2)
+    print(f"-- sending the events to a local receiver at {url} --", file=sys.stderr)
+    return receiver, shown
+
+
 def main() -> None:
     OUT.unlink(missing_ok=True)
+    receiver, shown = start_receiver()
     print("-- events as they are emitted (the log sink, on stderr) --", file=sys.stderr)
     setup_thing("good")
     try:
@@ -90,7 +122,11 @@ def main() -> None:
         print(
             f"-- setup_thing('broken') raised, as it should: {error!r}", file=sys.stderr
         )
-    metricdsl.flush()
+    delivered = metricdsl.flush(timeout=15)
+    receiver.terminate()
+    receiver.wait(5)
+    shown.join(5)  # every line the receiver printed is on the screen
+    print(f"-- delivered to the receiver through the injected failures: {delivered}")
     print(f"\n-- the same events, read back from {OUT}, as a tree --")
     show_tree(OUT)
     print(f"\nstats: {metricdsl.stats()}")

@@ -95,6 +95,8 @@ def configure(
             old, STATE.sinks = STATE.sinks, None
     if "sinks" in changes or DELIVERY_SETTINGS.intersection(changes):
         _close_all(old or (), timeout=2.0)
+        if STATE.enabled and STATE.settings.endpoint and STATE.settings.outbox:
+            current_sinks()  # the sender starts replaying what the outbox holds
 
 
 # -- sinks -----------------------------------------------------------------------

@@ -289,13 +289,7 @@ if hasattr(os, "register_at_fork"):
 
 
 def network_sinks(settings: Settings, state: State) -> list[Sink]:
-    """The network sender for ``settings.endpoint`` (the delivery issue).
+    """The network sender for ``settings.endpoint`` (batches, retries, outbox)."""
+    from ._sender import Sender
 
-    Until it exists, events stay local and this is said once."""
-    _selflog.warn_once(
-        ("sender", "unavailable"),
-        "metricdsl.sender_unavailable",
-        endpoint=settings.endpoint,
-        problem="network delivery is not built yet; events stay in the local sinks",
-    )
-    return []
+    return [Sender(settings, state)]
