@@ -3,7 +3,10 @@
 The files are composed into YAML nodes by PyYAML (its C parser when present), so
 every value keeps its line and column; the nodes are then read by hand, which
 both checks them and builds the frozen result. Only the standard YAML tags are
-accepted: a tag that would build a Python object is reported, never run.
+accepted: a tag that would build a Python object is reported, never run. Merge
+keys (``<<``) are reported as unsupported. JSON is read as YAML, with two
+repairs where YAML 1.1 reads it differently: numbers with an exponent (``1e5``)
+in allowedValues, and surrogate-pair escapes (``\\ud83d\\ude00``).
 """
 
 from __future__ import annotations
@@ -193,6 +196,28 @@ def load_definitions(paths: Iterable[str | os.PathLike[str]]) -> Definitions:
 
 _Node = yaml.Node
 
+#: Two \u escapes of a UTF-16 surrogate pair, as JSON writes a character past
+#: U+FFFF (json.dumps does by default); YAML wants the character's own code.
+_SURROGATE_PAIR: Final = re.compile(
+    r"\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})", re.IGNORECASE
+)
+
+
+def _compose(text: str) -> _Node | None:
+    """The node tree of a YAML text; raises PyYAML's errors."""
+    try:
+        return yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        if "invalid Unicode character escape" not in str(exc.problem):
+            raise
+        joined = _SURROGATE_PAIR.sub(
+            lambda m: chr(
+                0x10000 + (int(m[1], 16) - 0xD800) * 0x400 + int(m[2], 16) - 0xDC00
+            ),
+            text,
+        )
+        return yaml.compose(joined, Loader=_Loader)
+
 
 def _describe(node: _Node) -> str:
     """How a node reads in a message: its value, or what kind of node it is."""
@@ -309,7 +334,7 @@ class _Reader:
             )
             return
         try:
-            root = yaml.compose(text, Loader=_Loader)
+            root = _compose(text)
         except yaml.MarkedYAMLError as exc:
             self.syntax_error(exc, text)
             return
@@ -346,7 +371,11 @@ class _Reader:
         lines = text.splitlines()
         if mark.line < len(lines):
             rest = lines[mark.line][mark.column :]
-            got = repr(rest[:24]) + "..." * (len(rest) > 24) if rest else "end of line"
+            got = (
+                repr(rest[:24]) + "..." * (len(rest) > 24)
+                if rest
+                else "the end of the line"
+            )
         at = Location(self._path, mark.line + 1, mark.column + 1)
         self.report(None, f"invalid YAML: {what}", "valid YAML", got, at=at)
 

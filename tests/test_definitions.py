@@ -46,6 +46,11 @@ UNDEFINED = (
     "uses an undefined type; expected a type defined in a loaded file or a global field"
 )
 NOT_ALLOWED = "is not allowed (only safe YAML is read); expected plain YAML values"
+#: The wording of YAML syntax errors, and JSON's surrogate-pair escapes, are
+#: libyaml's (PyYAML's C parser, which the loader uses when PyYAML has it).
+LIBYAML = pytest.mark.skipif(
+    not yaml.__with_libyaml__, reason="PyYAML was built without libyaml"
+)
 
 
 def data(name: str) -> str:
@@ -422,6 +427,29 @@ class TestFormat:
             150.0,
             7,
         )
+
+    @LIBYAML
+    def test_json_escapes_of_characters_past_the_bmp(self, tmp_path: Path) -> None:
+        """json.dumps writes 😀 as a surrogate pair of escapes, which YAML alone
+        refuses."""
+        description = "smile 😀, top \U0010ffff, and a plain \\ud83d\\ude00"
+        document = {"metrics": [{"name": "a_b", "description": description}]}
+        path = write(tmp_path, "d.json", json.dumps(document))
+        assert "\\ud83d\\ude00" in Path(path).read_text(encoding="utf-8")
+        assert load_definitions([path]).metrics["a_b"].description == description
+
+    @LIBYAML
+    def test_a_lone_surrogate_escape_is_invalid(self, tmp_path: Path) -> None:
+        path = write(
+            tmp_path,
+            "d.json",
+            '{"metrics": [{"name": "a_b", "description": "\\ud800"}]}',
+        )
+        assert problems(path) == [
+            f"{path}:1:48: invalid YAML: while parsing a quoted scalar at 1:45,"
+            " found invalid Unicode character escape code; expected valid YAML;"
+            " got 'd800\"}]}'"
+        ]
 
     def test_a_byte_order_mark_is_skipped(self, tmp_path: Path) -> None:
         path = tmp_path / "bom.yaml"
@@ -948,7 +976,13 @@ VALID_FILES = {
 
 
 class TestBadFiles:
-    @pytest.mark.parametrize("name", sorted(BAD_FILES))
+    @pytest.mark.parametrize(
+        "name",
+        [
+            pytest.param(n, marks=[LIBYAML] if n.startswith("yaml_") else [])
+            for n in sorted(BAD_FILES)
+        ],
+    )
     def test_exact_messages(self, name: str) -> None:
         path = data(name)
         assert problems(path) == [f"{path}:{line}" for line in BAD_FILES[name]]
@@ -959,6 +993,15 @@ class TestBadFiles:
     @pytest.mark.parametrize("name", sorted(VALID_FILES))
     def test_valid_files_load(self, name: str) -> None:
         assert load_definitions([data(name)]).metrics
+
+    @LIBYAML
+    def test_a_yaml_error_at_the_end_of_a_line(self, tmp_path: Path) -> None:
+        path = write(tmp_path, "anchor.yaml", "metrics: &\n")
+        assert problems(path) == [
+            f"{path}:1:11: invalid YAML: while scanning an anchor at 1:10, did not"
+            " find expected alphabetic or numeric character; expected valid YAML;"
+            " got the end of the line"
+        ]
 
     def test_a_missing_file(self, tmp_path: Path) -> None:
         path = str(tmp_path / "nowhere.yaml")
