@@ -6,7 +6,8 @@ both checks them and builds the frozen result. Only the standard YAML tags are
 accepted: a tag that would build a Python object is reported, never run. Merge
 keys (``<<``) are reported as unsupported. JSON is read as YAML, with two
 repairs where YAML 1.1 reads it differently: numbers with an exponent (``1e5``)
-in allowedValues, and surrogate-pair escapes (``\\ud83d\\ude00``).
+in allowedValues of int and double types, and surrogate-pair escapes
+(``\\ud83d\\ude00``).
 """
 
 from __future__ import annotations
@@ -79,7 +80,9 @@ _SAFE_SCALAR_TAGS: Final = {
 }
 _SAFE_COLLECTION_TAGS: Final = {_TAG + "set", _TAG + "omap", _TAG + "pairs"}
 #: A JSON number with an exponent but no '.', or no sign after the 'e' (1e5,
-#: 1.5e3): YAML 1.1, which PyYAML reads, takes it for a string.
+#: 1.5e3): YAML 1.1, which PyYAML reads, takes it for a string (and PyYAML
+#: writes such a string unquoted), so it is a number only where the type's kind
+#: wants numbers.
 _JSON_EXPONENT: Final = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?[eE][-+]?[0-9]+")
 
 
@@ -606,6 +609,7 @@ class _Reader:
         self, node: _Node, label: str, kind: str
     ) -> tuple[str | int | float, ...] | None:
         what = f"'allowedValues' of {label}"
+        numeric = kind in ("int", "double")  # then a plain 1e5 is JSON's number
         values: list[str | int | float] = []
         strings = 0
         for item in self.sequence(node, what, "strings or numbers"):
@@ -613,8 +617,8 @@ class _Reader:
                 return None
             value: str | int | float | None = None
             if isinstance(item, yaml.ScalarNode):
-                if item.tag == _STR and (
-                    item.style or not _JSON_EXPONENT.fullmatch(item.value)
+                if item.tag == _STR and not (
+                    numeric and not item.style and _JSON_EXPONENT.fullmatch(item.value)
                 ):
                     value = item.value
                 else:

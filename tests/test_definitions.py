@@ -428,6 +428,16 @@ class TestFormat:
             7,
         )
 
+    def test_an_exponent_is_text_where_the_kind_is_string(self, tmp_path: Path) -> None:
+        """PyYAML writes the string '1e5' unquoted: it stays a string."""
+        document = {
+            "types": [{"name": "t", "description": "", "allowedValues": ["1e5", "0E0"]}]
+        }
+        text = yaml.safe_dump({**document, "metrics": []})
+        assert "- 1e5\n" in text
+        types = load_definitions([write(tmp_path, "t.yaml", text)]).types
+        assert types["t"].allowed_values == ("1e5", "0E0")
+
     @LIBYAML
     def test_json_escapes_of_characters_past_the_bmp(self, tmp_path: Path) -> None:
         """json.dumps writes 😀 as a surrogate pair of escapes, which YAML alone

@@ -214,11 +214,12 @@ def load_or_report(path: str) -> Definitions | None:
         return load_definitions([path])
     except DefinitionError as caught:
         error = caught
+    lines = Path(path).read_bytes().decode("utf-8", "replace").splitlines()
     assert error.problems
     assert str(error).splitlines() == [str(p) for p in error.problems]
     for problem in error.problems:
         assert problem.path == path
-        assert problem.line >= 1
+        assert 1 <= problem.line <= len(lines) + 1
         assert problem.column >= 1
         assert "; expected " in problem.message
         assert "; got " in problem.message
