@@ -3,14 +3,20 @@
 The files are composed into YAML nodes by PyYAML (its C parser when present), so
 every value keeps its line and column; the nodes are then read by hand, which
 both checks them and builds the frozen result. Only the standard YAML tags are
-accepted: a tag that would build a Python object is reported, never run.
+accepted: a tag that would build a Python object is reported, never run. Merge
+keys (``<<``) are reported as unsupported. JSON is read as YAML, with two
+repairs where YAML 1.1 reads it differently: numbers with an exponent (``1e5``)
+in allowedValues of int and double types, and surrogate-pair escapes
+(``\\ud83d\\ude00``).
 """
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -66,13 +72,18 @@ _TAG: Final = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _BOOL, _NULL = (
     _TAG + t for t in ("str", "int", "float", "bool", "null")
 )
-_MAP, _SEQ = _TAG + "map", _TAG + "seq"
+_MAP, _SEQ, _MERGE = _TAG + "map", _TAG + "seq", _TAG + "merge"
 _PLAIN_TAGS: Final = frozenset({_STR, _INT, _FLOAT, _BOOL, _NULL, _MAP, _SEQ})
 _SAFE_SCALAR_TAGS: Final = {
     _TAG + "timestamp": "a timestamp",
     _TAG + "binary": "binary data",
 }
 _SAFE_COLLECTION_TAGS: Final = {_TAG + "set", _TAG + "omap", _TAG + "pairs"}
+#: A JSON number with an exponent but no '.', or no sign after the 'e' (1e5,
+#: 1.5e3): YAML 1.1, which PyYAML reads, takes it for a string (and PyYAML
+#: writes such a string unquoted), so it is a number only where the type's kind
+#: wants numbers.
+_JSON_EXPONENT: Final = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?[eE][-+]?[0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +199,28 @@ def load_definitions(paths: Iterable[str | os.PathLike[str]]) -> Definitions:
 
 _Node = yaml.Node
 
+#: Two \u escapes of a UTF-16 surrogate pair, as JSON writes a character past
+#: U+FFFF (json.dumps does by default); YAML wants the character's own code.
+_SURROGATE_PAIR: Final = re.compile(
+    r"\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})", re.IGNORECASE
+)
+
+
+def _compose(text: str) -> _Node | None:
+    """The node tree of a YAML text; raises PyYAML's errors."""
+    try:
+        return yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        if "invalid Unicode character escape" not in str(exc.problem):
+            raise
+        joined = _SURROGATE_PAIR.sub(
+            lambda m: chr(
+                0x10000 + (int(m[1], 16) - 0xD800) * 0x400 + int(m[2], 16) - 0xDC00
+            ),
+            text,
+        )
+        return yaml.compose(joined, Loader=_Loader)
+
 
 def _describe(node: _Node) -> str:
     """How a node reads in a message: its value, or what kind of node it is."""
@@ -197,22 +230,27 @@ def _describe(node: _Node) -> str:
         return "a mapping"
     if isinstance(node, yaml.SequenceNode):
         return "a list"
+    assert isinstance(node, yaml.ScalarNode)
     if node.tag == _STR:
         return repr(node.value)
     if node.tag == _NULL:
         return "null"
-    if node.tag in (_INT, _FLOAT, _BOOL):
-        return str(node.value)
-    return _SAFE_SCALAR_TAGS.get(node.tag, f"a {_short_tag(node.tag)!r} value")
+    if node.tag in _SAFE_SCALAR_TAGS:
+        return f"{_SAFE_SCALAR_TAGS[node.tag]} {node.value!r}"
+    if node.tag in (_INT, _FLOAT, _BOOL) and node.value and not node.style:
+        return str(node.value)  # a plain number or boolean, as written
+    return f"{_short_tag(node.tag)} {node.value!r}"  # with the tag it was given
 
 
 def _short_tag(tag: str) -> str:
     return "!!" + tag[len(_TAG) :] if tag.startswith(_TAG) else tag
 
 
-def _quoted(names: Iterable[str]) -> str:
+def _quoted(names: Iterable[str], last: str = "or") -> str:
     items = [repr(n) for n in names]
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+    if len(items) == 1:
+        return items[0]
+    return ", ".join(items[:-1]) + f" {last} " + items[-1]
 
 
 def _hint(given: str, choices: Iterable[str]) -> str | None:
@@ -242,6 +280,9 @@ class _Reader:
         self.problems: list[tuple[int, Problem]] = []
         self.types: dict[str, FieldType] = {}
         self.metrics: dict[str, tuple[_RawMetric, int]] = {}
+        #: metrics replaced by a later file or defined twice in one: their
+        #: metadata entries are still checked against the types
+        self.shadowed: list[tuple[_RawMetric, int]] = []
         self.overrides: list[Override] = []
         self._file = 0
         self._path = ""
@@ -277,24 +318,41 @@ class _Reader:
     def read_file(self, index: int, path: str) -> None:
         self._file, self._path = index, path
         try:
-            with open(path, encoding="utf-8-sig") as stream:
-                text = stream.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            got = f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
-            self.report(None, "cannot read file", "a readable UTF-8 file", got)
+            with open(path, "rb") as stream:
+                data = stream.read().removeprefix(codecs.BOM_UTF8)
+        except OSError as exc:
+            got = f"{type(exc).__name__}: {exc.strerror or exc}"
+            self.report(None, "cannot read file", "a readable file", got)
             return
         try:
-            root = yaml.compose(text, Loader=_Loader)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            at = Location(path, mark.line + 1, mark.column + 1) if mark else None
-            what = " ".join(filter(None, (exc.context, exc.problem)))
+            text = data.decode()
+        except UnicodeDecodeError as exc:
+            lines = (data[: exc.start].decode() + "?").splitlines()
             self.report(
-                None, f"invalid YAML: {what}", "valid YAML", "text that is not", at=at
+                None,
+                "file is not UTF-8 text",
+                "UTF-8",
+                f"byte {data[exc.start]:#04x}",
+                at=Location(path, len(lines), len(lines[-1])),
             )
             return
-        except yaml.YAMLError as exc:  # pragma: no cover - PyYAML marks its errors
-            self.report(None, f"invalid YAML: {exc}", "valid YAML", "text that is not")
+        try:
+            root = _compose(text)
+        except yaml.MarkedYAMLError as exc:
+            self.syntax_error(exc, text)
+            return
+        except yaml.reader.ReaderError as exc:
+            # Its position counts bytes (C reader) or characters (Python
+            # reader); the character itself says where it is either way.
+            lines = (text[: text.find(chr(exc.character))] + "?").splitlines()
+            line, column = len(lines), len(lines[-1])
+            self.report(
+                None,
+                f"invalid YAML: {exc.reason}",
+                "printable characters",
+                f"character #x{exc.character:04x}",
+                at=Location(path, line, column),
+            )
             return
         if root is None:
             self.report(
@@ -302,6 +360,27 @@ class _Reader:
             )
             return
         self.read_document(root)
+
+    def syntax_error(self, exc: yaml.MarkedYAMLError, text: str) -> None:
+        """Report what PyYAML says, where it says it, with the text found there."""
+        mark = exc.problem_mark or exc.context_mark
+        assert mark is not None  # compose() marks every error it raises
+        start = exc.context_mark or mark
+        context = exc.context or ""
+        if context and (start.line, start.column) != (mark.line, mark.column):
+            context += f" at {start.line + 1}:{start.column + 1}"
+        what = ", ".join(filter(None, (context, exc.problem)))
+        got = "the end of the file"
+        lines = text.splitlines()
+        if mark.line < len(lines):
+            rest = lines[mark.line][mark.column :]
+            got = (
+                repr(rest[:24]) + "..." * (len(rest) > 24)
+                if rest
+                else "the end of the line"
+            )
+        at = Location(self._path, mark.line + 1, mark.column + 1)
+        self.report(None, f"invalid YAML: {what}", "valid YAML", got, at=at)
 
     def read_document(self, root: _Node) -> None:
         top = self.mapping(root, "top level", _TOP_KEYS, required=("metrics",))
@@ -331,14 +410,21 @@ class _Reader:
         """The entries of a mapping node, checking keys; None if not a mapping."""
         if not isinstance(node, yaml.MappingNode) or node.tag != _MAP:
             if self.safe(node):
-                expected = "a mapping with " + _quoted(required or keys)
+                expected = "a mapping with " + _quoted(required, "and")
                 self.report(node, f"{what} is not a mapping", expected, _describe(node))
             return None
         result: dict[str, _Node] = {}
         key_nodes: dict[str, _Node] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR:
-                if self.safe(key_node):
+                if key_node.tag == _MERGE:
+                    self.report(
+                        key_node,
+                        f"merge key in {what} is not supported",
+                        "the keys written out",
+                        "'<<'",
+                    )
+                elif self.safe(key_node):
                     self.report(
                         key_node,
                         f"key in {what} is not a string",
@@ -452,10 +538,13 @@ class _Reader:
                 return int(self._constructor.construct_yaml_int(node))
             if node.tag == _FLOAT:
                 number = float(self._constructor.construct_yaml_float(node))
-                return number if math.isfinite(number) else None
-        except ValueError:
+            elif node.tag == _STR:  # a JSON number YAML 1.1 reads as a string
+                number = float(node.value)
+            else:
+                return None
+        except (ValueError, IndexError):  # IndexError: PyYAML on an empty !!int
             return None
-        return None
+        return number if math.isfinite(number) else None
 
     # -- types
 
@@ -520,6 +609,7 @@ class _Reader:
         self, node: _Node, label: str, kind: str
     ) -> tuple[str | int | float, ...] | None:
         what = f"'allowedValues' of {label}"
+        numeric = kind in ("int", "double")  # then a plain 1e5 is JSON's number
         values: list[str | int | float] = []
         strings = 0
         for item in self.sequence(node, what, "strings or numbers"):
@@ -527,7 +617,12 @@ class _Reader:
                 return None
             value: str | int | float | None = None
             if isinstance(item, yaml.ScalarNode):
-                value = item.value if item.tag == _STR else self.number(item)
+                if item.tag == _STR and not (
+                    numeric and not item.style and _JSON_EXPONENT.fullmatch(item.value)
+                ):
+                    value = item.value
+                else:
+                    value = self.number(item)
             if value is None:
                 self.report(
                     item,
@@ -697,11 +792,13 @@ class _Reader:
                 "a second definition",
                 at=where,
             )
+            self.shadowed.append((metric, self._file))
             return
         seen[name] = where
         previous = self.metrics.get(name)
         if previous is not None:
             self.overrides.append(Override("metric", name, previous[0].location, where))
+            self.shadowed.append(previous)
         self.metrics[name] = (metric, self._file)
 
     # -- the end
@@ -709,37 +806,16 @@ class _Reader:
     def finish(self, paths: tuple[str, ...]) -> Definitions:
         types: dict[str, FieldType] = dict(GLOBAL_TYPES)
         types.update(self.types)
+        for raw, file_index in self.shadowed:
+            self.fields(raw, file_index, types)  # only to report undefined types
         metrics: dict[str, MetricDefinition] = {}
         for raw, file_index in self.metrics.values():
-            fields: dict[str, Field] = {}
-            for type_name, required, where in raw.entries:
-                field_type = types.get(type_name)
-                if field_type is None:
-                    self._file = file_index
-                    self.report(
-                        None,
-                        f"metric {raw.name!r} uses an undefined type",
-                        "a type defined in a loaded file or a global field",
-                        repr(type_name),
-                        _hint(type_name, types),
-                        at=where,
-                    )
-                    continue
-                fields[type_name] = Field(
-                    field_type.name,
-                    field_type.kind,
-                    field_type.allowed_values,
-                    field_type.description,
-                    field_type.sensitive,
-                    field_type.location,
-                    required,
-                )
             metrics[raw.name] = MetricDefinition(
                 raw.name,
                 raw.description,
                 raw.unit,
                 raw.passive,
-                MappingProxyType(fields),
+                MappingProxyType(self.fields(raw, file_index, types)),
                 raw.track_performance,
                 raw.location,
             )
@@ -755,6 +831,35 @@ class _Reader:
             MappingProxyType(metrics),
             tuple(self.overrides),
         )
+
+    def fields(
+        self, raw: _RawMetric, file_index: int, types: Mapping[str, FieldType]
+    ) -> dict[str, Field]:
+        """The fields of a metric's metadata entries; undefined types reported."""
+        fields: dict[str, Field] = {}
+        for type_name, required, where in raw.entries:
+            field_type = types.get(type_name)
+            if field_type is None:
+                self._file = file_index
+                self.report(
+                    None,
+                    f"metric {raw.name!r} uses an undefined type",
+                    "a type defined in a loaded file or a global field",
+                    repr(type_name),
+                    _hint(type_name, types),
+                    at=where,
+                )
+                continue
+            fields[type_name] = Field(
+                field_type.name,
+                field_type.kind,
+                field_type.allowed_values,
+                field_type.description,
+                field_type.sensitive,
+                field_type.location,
+                required,
+            )
+        return fields
 
 
 @dataclass(frozen=True, slots=True)
