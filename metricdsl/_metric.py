@@ -32,9 +32,9 @@ from ._pipeline import dispatch
 from ._span import (
     LIVE,
     Span,
+    _bits,
     clean_reason_desc,
     contain,
-    _bits,
     get_current,
     redact,
     reset_current,
@@ -438,7 +438,8 @@ class Telemetry:
         self._metrics: Mapping[str, Metric] = MappingProxyType(metrics)
         own = set(dir(type(self)))
         for name, metric in metrics.items():
-            if name.isidentifier() and name not in own:
+            # names of Telemetry's own (and private ones) stay reachable by index
+            if name.isidentifier() and name not in own and not name.startswith("_"):
                 self.__dict__[name] = metric  # plain attribute lookups on the hot path
 
     @property

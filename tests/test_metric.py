@@ -487,3 +487,19 @@ def _python(code: str, **env: str) -> str:
     return run_python(
         "-c", code, env=clean_env(METRICDSL_SINKS="null", **env)
     ).stdout.strip()
+
+
+def test_a_metric_named_like_telemetrys_own_attributes_is_reached_by_index(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "defs.yaml"
+    path.write_text(
+        "metrics:\n"
+        "  - {name: _metrics, description: x}\n"
+        "  - {name: _definitions, description: x}\n"
+        "  - {name: a_b, description: x}\n"
+    )
+    telemetry = metricdsl.load(path)
+    assert set(telemetry.metrics) == {"_metrics", "_definitions", "a_b"}
+    assert telemetry["_metrics"].name == "_metrics"
+    assert telemetry.a_b is telemetry["a_b"]
