@@ -415,16 +415,12 @@ class _Reader:
             return None
         result: dict[str, _Node] = {}
         key_nodes: dict[str, _Node] = {}
-        for key_node, value_node in node.value:
+        pairs = node.value
+        if any(key.tag == _MERGE for key, _ in pairs):
+            pairs = self.merged(node, what, set())
+        for key_node, value_node in pairs:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR:
-                if key_node.tag == _MERGE:
-                    self.report(
-                        key_node,
-                        f"merge key in {what} is not supported",
-                        "the keys written out",
-                        "'<<'",
-                    )
-                elif self.safe(key_node):
+                if self.safe(key_node):
                     self.report(
                         key_node,
                         f"key in {what} is not a string",
@@ -462,6 +458,51 @@ class _Reader:
                     f"no {key!r} key",
                 )
         return result
+
+    def merged(
+        self, node: yaml.MappingNode, what: str, seen: set[int]
+    ) -> list[tuple[_Node, _Node]]:
+        """The pairs of a mapping with its ``<<`` merge keys resolved as YAML
+        1.1 says: its own keys first, then those of the merged mappings that it
+        does not set, an earlier merged mapping winning over a later one."""
+        seen = seen | {id(node)}
+        own: list[tuple[_Node, _Node]] = []
+        inherited: list[tuple[_Node, _Node]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag != _MERGE:
+                own.append((key_node, value_node))
+                continue
+            sources = (
+                value_node.value
+                if isinstance(value_node, yaml.SequenceNode)
+                else [value_node]
+            )
+            for source in sources:
+                if not isinstance(source, yaml.MappingNode) or source.tag != _MAP:
+                    if self.safe(source):
+                        self.report(
+                            source,
+                            f"merge key in {what} does not name a mapping",
+                            "a mapping or a list of mappings",
+                            _describe(source),
+                        )
+                elif id(source) in seen:
+                    self.report(
+                        source,
+                        f"merge key in {what} merges a mapping into itself",
+                        "a mapping defined elsewhere",
+                        "a mapping that contains this merge",
+                    )
+                else:
+                    inherited.extend(self.merged(source, what, seen))
+        taken = {k.value for k, _ in own if isinstance(k, yaml.ScalarNode)}
+        for key_node, value_node in inherited:
+            name = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if name is None or name not in taken:
+                own.append((key_node, value_node))
+                if name is not None:
+                    taken.add(name)
+        return own
 
     def sequence(self, node: _Node | None, what: str, items: str) -> list[_Node]:
         if node is None:

@@ -868,10 +868,10 @@ BAD_FILES: dict[str, list[str]] = {
     "merge_key.yaml": [
         "1:1: unknown key in top level; expected one of 'metrics' or 'types';"
         " got 'base'",
-        "4:5: merge key in metric definition is not supported; expected the keys"
-        " written out; got '<<'",
-        "4:5: metric definition has no 'description'; expected a description (it"
-        " may be empty); got no 'description' key",
+    ],
+    "merge_not_a_mapping.yaml": [
+        "2:9: merge key in metric definition does not name a mapping; expected a"
+        " mapping or a list of mappings; got 5",
     ],
     "top_level_list.yaml": [
         "1:1: top level is not a mapping; expected a mapping with 'metrics';"
@@ -977,6 +977,7 @@ BAD_FILES: dict[str, list[str]] = {
 
 VALID_FILES = {
     "valid_full.yaml",
+    "valid_merge.yaml",
     "valid_minimal.yaml",
     "layer_base.yaml",
     "layer_override.yaml",
@@ -1004,6 +1005,28 @@ class TestBadFiles:
     @pytest.mark.parametrize("name", sorted(VALID_FILES))
     def test_valid_files_load(self, name: str) -> None:
         assert load_definitions([data(name)]).metrics
+
+    def test_merge_keys_are_resolved_as_yaml_says(self) -> None:
+        metrics = load_definitions([data("valid_merge.yaml")]).metrics
+        one, two, three = (metrics[f"metric_{n}"] for n in ("one", "two", "three"))
+        assert (two.description, two.unit, list(two.fields)) == (
+            "Shared description.",
+            "Count",
+            ["result"],
+        )
+        # an earlier merged mapping wins over a later one
+        assert (three.unit, three.passive, three.description) == (
+            "Bytes",
+            True,
+            "Shared description.",
+        )
+        assert one.unit == "Count"
+
+    def test_a_mapping_merged_into_itself_is_reported(self, tmp_path: Path) -> None:
+        path = write(
+            tmp_path, "loop.yaml", "metrics:\n  - &m\n    <<: *m\n    name: a_b\n"
+        )
+        assert any("merges a mapping into itself" in p for p in problems(path))
 
     @LIBYAML
     def test_a_yaml_error_at_the_end_of_a_line(self, tmp_path: Path) -> None:
