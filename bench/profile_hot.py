@@ -118,39 +118,44 @@ def steps() -> None:
     metric = metricdsl.telemetry.metric_setupThing
     checker = metric._checker
     fields = {"component": "editor"}
-    span = _metric._start(metric, {})
+    span = _span.started(metric, {})
     span._record(dict(fields))
     span._finish(None)
     event = dict(sink.last or {})
     empty = _per_call(lambda: None)
 
     def begin_and_reset() -> None:
-        s = _span.Span(metric, {})
-        s._begin()
+        s = _span.started(metric, {})
         _span.reset_current(s._token)
 
     def event_only() -> None:
-        span._event(None, 0.5)
+        e = metric._span_event | fields
+        e["epochTimestamp"] = 0
+        e["duration"] = 0.5
+        e["traceId"] = span.trace_id
+        e["metricId"] = span.metric_id
 
     def finish_whole() -> None:
-        s = _span.Span(metric, {"component": "editor"})
-        s._begin()
+        s = _span.started(metric, {"component": "editor"})
         s._finish(None)
 
     rows: list[tuple[str, Callable[[], object]]] = [
         ("Span(metric, {}) (object creation)", lambda: _span.Span(metric, {})),
         ("fields.copy() of the decorator's fields", lambda: {}.copy()),
-        ("Span + _begin (ids, clocks, ContextVar.set) + reset", begin_and_reset),
-        ("  new trace id: getrandbits(128).to_bytes().hex()", _span.new_trace_id),
+        ("started() (ids, clocks, ContextVar.set) + reset", begin_and_reset),
+        (
+            "  both ids: getrandbits(192).to_bytes().hex() sliced",
+            lambda: _span._bits(192).to_bytes(24, "big").hex()[:32],
+        ),
         ("  new span id: getrandbits(64).to_bytes().hex()", _span.new_span_id),
         ("  time.time_ns() // 1_000_000", lambda: time.time_ns() // 1_000_000),
         ("  time.perf_counter_ns()", time.perf_counter_ns),
         ("record(component=...) (find span, check, store)", None),
         ("  Checker.check({'component': 'editor'})", lambda: checker.check(fields)),
-        ("Span._event (build the event dict)", event_only),
+        ("the event dict (shape | fields, four stores)", event_only),
         ("dispatch(event) to one counting sink", lambda: _pipeline.dispatch(event)),
         ("  the counting sink's write(event)", lambda: sink.write(event)),
-        ("Span + _begin + _finish (a whole span, no record)", finish_whole),
+        ("started() + _finish (a whole span, no record)", finish_whole),
         ("emit(component=...) whole", lambda: metric.emit(component="editor")),
         (
             "orjson dumps(event) (the jsonl sink's rendering)",

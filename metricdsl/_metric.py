@@ -68,6 +68,7 @@ class Metric:
     __slots__ = (
         "_checker",
         "_emit_event",
+        "_required",
         "_sensitive",
         "_span_event",
         "_types",
@@ -92,6 +93,9 @@ class Metric:
         self.fields: Mapping[str, Field] = definition.fields
         self._types = types
         self._sensitive = tuple(n for n, f in definition.fields.items() if f.sensitive)
+        self._required = frozenset(
+            n for n, f in definition.fields.items() if f.required
+        )
         # The events' first keys, in order: copying a dict already sized for
         # the whole event is cheaper than growing one key by key.
         base = {
@@ -219,7 +223,7 @@ class Metric:
                 event.setdefault("parentId", span.metric_id)
             if "reasonDesc" in fields:
                 event["reasonDesc"] = clean_reason_desc(event["reasonDesc"])
-            if not event.keys() >= checker.required_set:
+            if self._required and not event.keys() >= self._required:
                 absent = checker.missing(event)  # raises in strict mode
                 if absent:
                     event["missingFields"] = ", ".join(absent)

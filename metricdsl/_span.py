@@ -315,7 +315,7 @@ class Span:
                 self._explain(event, error)
             if metric._sensitive:
                 redact(event, metric._sensitive)
-            if not event.keys() >= metric._checker.required_set:
+            if metric._required and not event.keys() >= metric._required:
                 self._check_required(event, error)
             dispatch(event)
         except Exception as failure:

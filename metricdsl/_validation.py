@@ -74,7 +74,7 @@ _GLOBAL_SPECS: Final = {name: _Spec(t) for name, t in GLOBAL_TYPES.items()}
 class Checker:
     """Checks the values of one metric's fields (declared and global)."""
 
-    __slots__ = ("metric", "required", "required_set", "rules", "specs")
+    __slots__ = ("metric", "required", "rules", "specs")
 
     def __init__(
         self, definition: MetricDefinition, types: Mapping[str, FieldType]
@@ -90,7 +90,6 @@ class Checker:
         #: name -> (the types accepted as they are, the allowed values or None)
         self.rules = {name: (spec.exact, spec.allowed) for name, spec in specs.items()}
         self.required = tuple(n for n, f in definition.fields.items() if f.required)
-        self.required_set = frozenset(self.required)
 
     def check(self, fields: dict[str, Any]) -> dict[str, Any]:
         """The fields that pass; acts on the others by mode.
