@@ -111,7 +111,7 @@ def steps() -> None:
     """ns per step of ``@run`` + ``record()`` and ``emit()``, each timed alone
     (the empty loop subtracted), to rank where the time goes."""
     import metricdsl
-    from metricdsl import _metric, _pipeline, _sinks, _span
+    from metricdsl import _pipeline, _sinks, _span
 
     sink = cases.CountingSink()
     metricdsl.configure(validation="warn", enabled=True, sinks=[sink])

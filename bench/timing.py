@@ -47,7 +47,7 @@ class Case:
     #: run once after the timing: a problem found in the last event, or None
     verify: Callable[[], str | None] = lambda: None
     note: str = ""
-    #: False for a step timed alone (bench/experiments.py): it calls no work()
+    #: False for a step timed alone: it calls no work()
     calls_work: bool = True
 
 
