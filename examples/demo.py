@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import metricdsl
@@ -45,6 +46,7 @@ def fetch(url: str) -> bytes:
         telemetry.metric_setupThing.record(reason="templateMissing")
         raise TemplateNotFound(f"no template at {url} (token=s3cr3t)")
     with telemetry.metric_downloadTemplate.span() as span:
+        time.sleep(0.02)  # the download
         span.record(byteCount=2048, httpStatusCode="200")
     return b"PK..."
 
@@ -52,6 +54,7 @@ def fetch(url: str) -> bytes:
 @telemetry.metric_setupStep.run(step="writeFiles")
 def write_files(payload: bytes) -> int:
     count = 3
+    time.sleep(0.005)  # writing them
     telemetry.metric_setupStep.record(fileCount=count)
     return count
 
@@ -60,7 +63,7 @@ def write_files(payload: bytes) -> int:
 def setup_thing(name: str) -> int:
     telemetry.metric_setupThing.record(component="editor", thingName=name)
     with telemetry.metric_setupStep.span(step="resolveConfig"):
-        pass
+        time.sleep(0.002)  # reading the configuration
     payload = download_template(name)
     return write_files(payload)
 
