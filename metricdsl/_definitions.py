@@ -1,22 +1,16 @@
-"""Definitions files -> frozen definitions. Every definitions check lives here.
+"""Definitions files -> frozen definitions: the format's types, their rules,
+and the layering of files. Every check of the definitions format lives here.
 
-The files are composed into YAML nodes by PyYAML (its C parser when present), so
-every value keeps its line and column; the nodes are then read by hand, which
-both checks them and builds the frozen result. Only the standard YAML tags are
-accepted: a tag that would build a Python object is reported, never run. Merge
-keys (``<<``) are reported as unsupported. JSON is read as YAML, with two
-repairs where YAML 1.1 reads it differently: numbers with an exponent (``1e5``)
-in allowedValues of int and double types, and surrogate-pair escapes
-(``\\ud83d\\ude00``).
+The files are read by ``_yamlread.NodeReader`` (YAML nodes with positions, the
+generic readers); this module says what a definitions file holds: a
+``types`` and a ``metrics`` list, their keys, names, kinds and units, metadata
+entries, files layered in order (overrides), and the check that every field a
+metric lists is defined.
 """
 
 from __future__ import annotations
 
-import codecs
-import difflib
-import math
 import os
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -24,12 +18,8 @@ from typing import Any, Final
 
 import yaml
 
-from ._errors import DefinitionError, Problem
-
-try:  # the C parser is several times faster; it is optional in PyYAML
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+from ._errors import DefinitionError
+from ._yamlread import Location, NodeReader, describe, hint, quoted
 
 __all__ = [
     "GLOBAL_TYPES",
@@ -68,34 +58,13 @@ _METRIC_KEYS: Final = (
 _ENTRY_KEYS: Final = ("type", "required")
 _TOP_KEYS: Final = ("types", "metrics")
 
-_TAG: Final = "tag:yaml.org,2002:"
-_STR, _INT, _FLOAT, _BOOL, _NULL = (
-    _TAG + t for t in ("str", "int", "float", "bool", "null")
-)
-_MAP, _SEQ, _MERGE = _TAG + "map", _TAG + "seq", _TAG + "merge"
-_PLAIN_TAGS: Final = frozenset({_STR, _INT, _FLOAT, _BOOL, _NULL, _MAP, _SEQ})
-_SAFE_SCALAR_TAGS: Final = {
-    _TAG + "timestamp": "a timestamp",
-    _TAG + "binary": "binary data",
+#: What a missing required key expects.
+_REQUIRED_EXPECTATIONS: Final = {
+    "metrics": "a 'metrics' list",
+    "name": "a name",
+    "description": "a description (it may be empty)",
+    "type": "the name of a type",
 }
-_SAFE_COLLECTION_TAGS: Final = {_TAG + "set", _TAG + "omap", _TAG + "pairs"}
-#: A JSON number with an exponent but no '.', or no sign after the 'e' (1e5,
-#: 1.5e3): YAML 1.1, which PyYAML reads, takes it for a string (and PyYAML
-#: writes such a string unquoted), so it is a number only where the type's kind
-#: wants numbers.
-_JSON_EXPONENT: Final = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?[eE][-+]?[0-9]+")
-
-
-@dataclass(frozen=True, slots=True)
-class Location:
-    """Where something was defined: a file and a 1-based line and column."""
-
-    path: str
-    line: int
-    column: int
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.column}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,196 +160,30 @@ def load_definitions(paths: Iterable[str | os.PathLike[str]]) -> Definitions:
     reader = _Reader()
     names = [os.fspath(p) for p in paths]
     for index, path in enumerate(names):
-        reader.read_file(index, path)
+        root = reader.read_file(index, path)
+        if root is not None:
+            reader.read_document(root)
     return reader.finish(tuple(names))
 
 
-# -- reading ----------------------------------------------------------------
-
 _Node = yaml.Node
-
-#: Two \u escapes of a UTF-16 surrogate pair, as JSON writes a character past
-#: U+FFFF (json.dumps does by default); YAML wants the character's own code.
-_SURROGATE_PAIR: Final = re.compile(
-    r"\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})", re.IGNORECASE
-)
-
-
-def _compose(text: str) -> _Node | None:
-    """The node tree of a YAML text; raises PyYAML's errors."""
-    try:
-        return yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        if "invalid Unicode character escape" not in str(exc.problem):
-            raise
-        joined = _SURROGATE_PAIR.sub(
-            lambda m: chr(
-                0x10000 + (int(m[1], 16) - 0xD800) * 0x400 + int(m[2], 16) - 0xDC00
-            ),
-            text,
-        )
-        return yaml.compose(joined, Loader=_Loader)
-
-
-def _describe(node: _Node) -> str:
-    """How a node reads in a message: its value, or what kind of node it is."""
-    if node.tag in _SAFE_COLLECTION_TAGS:
-        return f"a {_short_tag(node.tag)!r} value"
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    assert isinstance(node, yaml.ScalarNode)
-    if node.tag == _STR:
-        return repr(node.value)
-    if node.tag == _NULL:
-        return "null"
-    if node.tag in _SAFE_SCALAR_TAGS:
-        return f"{_SAFE_SCALAR_TAGS[node.tag]} {node.value!r}"
-    if node.tag in (_INT, _FLOAT, _BOOL) and node.value and not node.style:
-        return str(node.value)  # a plain number or boolean, as written
-    return f"{_short_tag(node.tag)} {node.value!r}"  # with the tag it was given
-
-
-def _short_tag(tag: str) -> str:
-    return "!!" + tag[len(_TAG) :] if tag.startswith(_TAG) else tag
-
-
-def _quoted(names: Iterable[str], last: str = "or") -> str:
-    items = [repr(n) for n in names]
-    if len(items) == 1:
-        return items[0]
-    return ", ".join(items[:-1]) + f" {last} " + items[-1]
-
-
-def _hint(given: str, choices: Iterable[str]) -> str | None:
-    close = difflib.get_close_matches(given, list(choices), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
-
-
-_BOOLS: Final = {
-    "yes": True,
-    "true": True,
-    "on": True,
-    "y": True,
-    "no": False,
-    "false": False,
-    "off": False,
-    "n": False,
-}
-
-
 _Entry = tuple[str, bool, Location]  # a metadata entry: type, required, where
 
 
-class _Reader:
+class _Reader(NodeReader):
     """Collects the definitions and the problems of a sequence of files."""
 
     def __init__(self) -> None:
-        self.problems: list[tuple[int, Problem]] = []
+        super().__init__(
+            document="a mapping with a 'metrics' list",
+            expectations=_REQUIRED_EXPECTATIONS,
+        )
         self.types: dict[str, FieldType] = {}
         self.metrics: dict[str, tuple[_RawMetric, int]] = {}
         #: metrics replaced by a later file or defined twice in one: their
         #: metadata entries are still checked against the types
         self.shadowed: list[tuple[_RawMetric, int]] = []
         self.overrides: list[Override] = []
-        self._file = 0
-        self._path = ""
-        self._constructor = yaml.constructor.SafeConstructor()
-
-    # -- problems
-
-    def report(
-        self,
-        node: _Node | None,
-        what: str,
-        expected: str,
-        got: str,
-        hint: str | None = None,
-        *,
-        at: Location | None = None,
-    ) -> None:
-        where = at or self.where(node)
-        message = f"{what}; expected {expected}; got {got}"
-        if hint:
-            message += f"; {hint}"
-        problem = Problem(where.path, where.line, where.column, message)
-        self.problems.append((self._file, problem))
-
-    def where(self, node: _Node | None) -> Location:
-        if node is None:
-            return Location(self._path, 1, 1)
-        mark = node.start_mark
-        return Location(self._path, mark.line + 1, mark.column + 1)
-
-    # -- files
-
-    def read_file(self, index: int, path: str) -> None:
-        self._file, self._path = index, path
-        try:
-            with open(path, "rb") as stream:
-                data = stream.read().removeprefix(codecs.BOM_UTF8)
-        except OSError as exc:
-            got = f"{type(exc).__name__}: {exc.strerror or exc}"
-            self.report(None, "cannot read file", "a readable file", got)
-            return
-        try:
-            text = data.decode()
-        except UnicodeDecodeError as exc:
-            lines = (data[: exc.start].decode() + "?").splitlines()
-            self.report(
-                None,
-                "file is not UTF-8 text",
-                "UTF-8",
-                f"byte {data[exc.start]:#04x}",
-                at=Location(path, len(lines), len(lines[-1])),
-            )
-            return
-        try:
-            root = _compose(text)
-        except yaml.MarkedYAMLError as exc:
-            self.syntax_error(exc, text)
-            return
-        except yaml.reader.ReaderError as exc:
-            # Its position counts bytes (C reader) or characters (Python
-            # reader); the character itself says where it is either way.
-            lines = (text[: text.find(chr(exc.character))] + "?").splitlines()
-            line, column = len(lines), len(lines[-1])
-            self.report(
-                None,
-                f"invalid YAML: {exc.reason}",
-                "printable characters",
-                f"character #x{exc.character:04x}",
-                at=Location(path, line, column),
-            )
-            return
-        if root is None:
-            self.report(
-                None, "file is empty", "a mapping with a 'metrics' list", "no document"
-            )
-            return
-        self.read_document(root)
-
-    def syntax_error(self, exc: yaml.MarkedYAMLError, text: str) -> None:
-        """Report what PyYAML says, where it says it, with the text found there."""
-        mark = exc.problem_mark or exc.context_mark
-        assert mark is not None  # compose() marks every error it raises
-        start = exc.context_mark or mark
-        context = exc.context or ""
-        if context and (start.line, start.column) != (mark.line, mark.column):
-            context += f" at {start.line + 1}:{start.column + 1}"
-        what = ", ".join(filter(None, (context, exc.problem)))
-        got = "the end of the file"
-        lines = text.splitlines()
-        if mark.line < len(lines):
-            rest = lines[mark.line][mark.column :]
-            got = (
-                repr(rest[:24]) + "..." * (len(rest) > 24)
-                if rest
-                else "the end of the line"
-            )
-        at = Location(self._path, mark.line + 1, mark.column + 1)
-        self.report(None, f"invalid YAML: {what}", "valid YAML", got, at=at)
 
     def read_document(self, root: _Node) -> None:
         top = self.mapping(root, "top level", _TOP_KEYS, required=("metrics",))
@@ -396,196 +199,6 @@ class _Reader:
             metric = self.read_metric(entry)
             if metric is not None:
                 self.add_metric(metric, seen_metrics)
-
-    # -- generic node readers
-
-    def mapping(
-        self,
-        node: _Node,
-        what: str,
-        keys: tuple[str, ...],
-        *,
-        required: tuple[str, ...] = (),
-    ) -> dict[str, _Node] | None:
-        """The entries of a mapping node, checking keys; None if not a mapping."""
-        if not isinstance(node, yaml.MappingNode) or node.tag != _MAP:
-            if self.safe(node):
-                expected = "a mapping with " + _quoted(required, "and")
-                self.report(node, f"{what} is not a mapping", expected, _describe(node))
-            return None
-        result: dict[str, _Node] = {}
-        key_nodes: dict[str, _Node] = {}
-        pairs = node.value
-        if any(key.tag == _MERGE for key, _ in pairs):
-            pairs = self.merged(node, what, set())
-        for key_node, value_node in pairs:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR:
-                if self.safe(key_node):
-                    self.report(
-                        key_node,
-                        f"key in {what} is not a string",
-                        "a key name",
-                        _describe(key_node),
-                    )
-                continue
-            key = key_node.value
-            if key not in keys:
-                self.report(
-                    key_node,
-                    f"unknown key in {what}",
-                    "one of " + _quoted(sorted(keys)),
-                    repr(key),
-                    _hint(key, keys),
-                )
-            elif key in result:
-                first = self.where(key_nodes[key])
-                self.report(
-                    key_node,
-                    f"key {key!r} appears twice in {what} "
-                    f"(first at {first.line}:{first.column})",
-                    "each key once",
-                    "a second " + repr(key),
-                )
-            else:
-                key_nodes[key] = key_node
-                result[key] = value_node
-        for key in required:
-            if key not in result:
-                self.report(
-                    node,
-                    f"{what} has no {key!r}",
-                    _REQUIRED_EXPECTATIONS[key],
-                    f"no {key!r} key",
-                )
-        return result
-
-    def merged(
-        self, node: yaml.MappingNode, what: str, seen: set[int]
-    ) -> list[tuple[_Node, _Node]]:
-        """The pairs of a mapping with its ``<<`` merge keys resolved as YAML
-        1.1 says: its own keys first, then those of the merged mappings that it
-        does not set, an earlier merged mapping winning over a later one."""
-        seen = seen | {id(node)}
-        own: list[tuple[_Node, _Node]] = []
-        inherited: list[tuple[_Node, _Node]] = []
-        for key_node, value_node in node.value:
-            if key_node.tag != _MERGE:
-                own.append((key_node, value_node))
-                continue
-            sources = (
-                value_node.value
-                if isinstance(value_node, yaml.SequenceNode)
-                else [value_node]
-            )
-            for source in sources:
-                if not isinstance(source, yaml.MappingNode) or source.tag != _MAP:
-                    if self.safe(source):
-                        self.report(
-                            source,
-                            f"merge key in {what} does not name a mapping",
-                            "a mapping or a list of mappings",
-                            _describe(source),
-                        )
-                elif id(source) in seen:
-                    self.report(
-                        source,
-                        f"merge key in {what} merges a mapping into itself",
-                        "a mapping defined elsewhere",
-                        "a mapping that contains this merge",
-                    )
-                else:
-                    inherited.extend(self.merged(source, what, seen))
-        taken = {k.value for k, _ in own if isinstance(k, yaml.ScalarNode)}
-        for key_node, value_node in inherited:
-            name = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            if name is None or name not in taken:
-                own.append((key_node, value_node))
-                if name is not None:
-                    taken.add(name)
-        return own
-
-    def sequence(self, node: _Node | None, what: str, items: str) -> list[_Node]:
-        if node is None:
-            return []
-        if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:
-            return list(node.value)
-        if self.safe(node):
-            self.report(
-                node, f"{what} is not a list", f"a list of {items}", _describe(node)
-            )
-        return []
-
-    def safe(self, node: _Node) -> bool:
-        """Report a tag that PyYAML's safe loader would refuse; False if bad."""
-        tag = node.tag
-        if (
-            tag in _PLAIN_TAGS
-            or tag in _SAFE_SCALAR_TAGS
-            or tag in _SAFE_COLLECTION_TAGS
-        ):
-            return True
-        short = _short_tag(tag)
-        self.report(
-            node,
-            f"tag {short!r} is not allowed (only safe YAML is read)",
-            "plain YAML values",
-            f"a {short!r} tag",
-        )
-        return False
-
-    def string(self, node: _Node, what: str, *, empty: bool = True) -> str | None:
-        if isinstance(node, yaml.ScalarNode) and node.tag == _STR:
-            if node.value or empty:
-                return str(node.value)
-            self.report(node, f"{what} is empty", "a non-empty string", "''")
-            return None
-        if self.safe(node):
-            hint = "quote it" if isinstance(node, yaml.ScalarNode) else None
-            self.report(
-                node, f"{what} is not a string", "a string", _describe(node), hint
-            )
-        return None
-
-    def boolean(self, node: _Node, what: str) -> bool | None:
-        if isinstance(node, yaml.ScalarNode) and node.tag == _BOOL:
-            value = _BOOLS.get(node.value.lower())
-            if value is not None:
-                return value
-        if self.safe(node):
-            self.report(
-                node, f"{what} is not a boolean", "true or false", _describe(node)
-            )
-        return None
-
-    def choice(self, node: _Node, what: str, choices: tuple[str, ...]) -> str | None:
-        value = self.string(node, what)
-        if value is None:
-            return None
-        if value not in choices:
-            self.report(
-                node,
-                f"{what} is not known",
-                "one of " + _quoted(choices),
-                repr(value),
-                _hint(value, choices),
-            )
-            return None
-        return value
-
-    def number(self, node: yaml.ScalarNode) -> int | float | None:
-        """The number a scalar holds, or None (not reported) if it holds none."""
-        try:
-            if node.tag == _INT:
-                return int(self._constructor.construct_yaml_int(node))
-            if node.tag == _FLOAT:
-                number = float(self._constructor.construct_yaml_float(node))
-            elif node.tag == _STR:  # a JSON number YAML 1.1 reads as a string
-                number = float(node.value)
-            else:
-                return None
-        except (ValueError, IndexError):  # IndexError: PyYAML on an empty !!int
-            return None
-        return number if math.isfinite(number) else None
 
     # -- types
 
@@ -632,7 +245,7 @@ class _Reader:
             self.report(
                 node,
                 f"type name starts with the reserved word {prefix!r}",
-                "a name not starting with " + _quoted(_RESERVED_PREFIXES),
+                "a name not starting with " + quoted(_RESERVED_PREFIXES),
                 repr(name),
             )
             return None
@@ -640,7 +253,7 @@ class _Reader:
             self.report(
                 node,
                 "type name is reserved for the event itself",
-                "a name other than " + _quoted(sorted(RESERVED_NAMES)),
+                "a name other than " + quoted(sorted(RESERVED_NAMES)),
                 repr(name),
             )
             return None
@@ -658,18 +271,13 @@ class _Reader:
                 return None
             value: str | int | float | None = None
             if isinstance(item, yaml.ScalarNode):
-                if item.tag == _STR and not (
-                    numeric and not item.style and _JSON_EXPONENT.fullmatch(item.value)
-                ):
-                    value = item.value
-                else:
-                    value = self.number(item)
+                value = self.string_or_number(item, numbers=numeric)
             if value is None:
                 self.report(
                     item,
                     f"an item of {what} is neither a string nor a finite number",
                     "a string or a number",
-                    _describe(item),
+                    describe(item),
                     "quote it" if isinstance(item, yaml.ScalarNode) else None,
                 )
                 return None
@@ -677,7 +285,7 @@ class _Reader:
             if values and is_string != isinstance(values[0], str):
                 expected = "strings only" if strings else "numbers only"
                 self.report(
-                    item, f"{what} mix strings and numbers", expected, _describe(item)
+                    item, f"{what} mix strings and numbers", expected, describe(item)
                 )
                 return None
             strings += is_string
@@ -833,14 +441,14 @@ class _Reader:
                 "a second definition",
                 at=where,
             )
-            self.shadowed.append((metric, self._file))
+            self.shadowed.append((metric, self.file))
             return
         seen[name] = where
         previous = self.metrics.get(name)
         if previous is not None:
             self.overrides.append(Override("metric", name, previous[0].location, where))
             self.shadowed.append(previous)
-        self.metrics[name] = (metric, self._file)
+        self.metrics[name] = (metric, self.file)
 
     # -- the end
 
@@ -881,13 +489,13 @@ class _Reader:
         for type_name, required, where in raw.entries:
             field_type = types.get(type_name)
             if field_type is None:
-                self._file = file_index
+                self.file = file_index
                 self.report(
                     None,
                     f"metric {raw.name!r} uses an undefined type",
                     "a type defined in a loaded file or a global field",
                     repr(type_name),
-                    _hint(type_name, types),
+                    hint(type_name, types),
                     at=where,
                 )
                 continue
@@ -912,11 +520,3 @@ class _RawMetric:
     track_performance: bool
     entries: list[_Entry]
     location: Location
-
-
-_REQUIRED_EXPECTATIONS: Final = {
-    "metrics": "a 'metrics' list",
-    "name": "a name",
-    "description": "a description (it may be empty)",
-    "type": "the name of a type",
-}
