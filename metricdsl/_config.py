@@ -166,6 +166,13 @@ STATE: Final = State()
 #: Guards configure(), the building of sinks, captures and the counters.
 LOCK: Final = threading.RLock()
 
+if hasattr(os, "register_at_fork"):
+    # fork() copies a lock another thread holds as held, for good: the child
+    # would hang on it. So fork waits until LOCK is free, holding it across.
+    os.register_at_fork(
+        before=LOCK.acquire, after_in_parent=LOCK.release, after_in_child=LOCK.release
+    )
+
 
 # -- checking what configure() is given -------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import threading
@@ -297,6 +298,42 @@ class TestFlushAndShutdown:
         metricdsl.flush()
         counts = [json.loads(line)["count"] for line in path.read_text().splitlines()]
         assert counts == [1, 2]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_is_not_stuck_on_a_lock_another_thread_held() -> None:
+    """fork() copies a lock held by another thread as held, and that thread
+    does not exist in the child: metricdsl's locks must be usable there."""
+    done = _run(
+        "import os, threading, time\n"
+        "import metricdsl\n"
+        "from metricdsl import _selflog\n"
+        "from metricdsl._config import LOCK\n"
+        "metricdsl.configure(sinks=['null'], validation='warn')\n"
+        "holding = threading.Event()\n"
+        "def hold():\n"
+        "    with LOCK, _selflog._lock:\n"
+        "        holding.set()\n"
+        "        time.sleep(0.3)\n"
+        "threading.Thread(target=hold).start()\n"
+        "holding.wait()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    metricdsl.stats()\n"
+        "    _selflog.warn_limited('metricdsl.child_spoke')\n"
+        "    os._exit(0)\n"
+        "deadline = time.monotonic() + 20\n"
+        "while time.monotonic() < deadline:\n"
+        "    if os.waitpid(pid, os.WNOHANG) != (0, 0):\n"
+        "        print('child done')\n"
+        "        break\n"
+        "    time.sleep(0.05)\n"
+        "else:\n"
+        "    os.kill(pid, 9)\n"
+        "    print('child stuck')\n",
+    )
+    assert done.stdout.strip() == "child done"
+    assert "metricdsl.child_spoke" in done.stderr
 
 
 def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
