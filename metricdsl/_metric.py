@@ -27,7 +27,7 @@ from ._definitions import (
     Override,
     load_definitions,
 )
-from ._errors import MetricDslError, NoActiveSpanError, UnknownMetricError, UsageError
+from ._errors import NoActiveSpanError, UnknownMetricError, UsageError
 from ._pipeline import dispatch
 from ._span import (
     LIVE,
@@ -161,7 +161,7 @@ class Metric:
             return fields
         try:
             checked = self._checker.check(fields)
-        except MetricDslError as error:
+        except Exception as error:
             contain(error)
             return {}
         return {k: v for k, v in checked.items() if v is not None}
@@ -196,7 +196,7 @@ class Metric:
                     span._apply(checked)
             else:
                 span._record(fields)
-        except MetricDslError as error:
+        except Exception as error:
             contain(error)
 
     # -- emit
@@ -221,7 +221,7 @@ class Metric:
             if span is not None:  # ids given to emit() win
                 event.setdefault("traceId", span.trace_id)
                 event.setdefault("parentId", span.metric_id)
-            if "reasonDesc" in fields:
+            if "reasonDesc" in event:
                 event["reasonDesc"] = clean_reason_desc(event["reasonDesc"])
             if self._required and not event.keys() >= self._required:
                 absent = checker.missing(event)  # raises in strict mode
@@ -230,7 +230,7 @@ class Metric:
             if self._sensitive:
                 redact(event, self._sensitive)
             dispatch(event)
-        except MetricDslError as error:
+        except Exception as error:
             contain(error)
 
 
@@ -484,7 +484,7 @@ class Telemetry:
                 )
             else:
                 span._record(fields)
-        except MetricDslError as error:
+        except Exception as error:
             contain(error)
 
     def __getattr__(self, name: str) -> Metric:

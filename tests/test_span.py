@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import random
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -247,6 +249,10 @@ class TestFailures:
             ('{"credentials": "abc"}', '{"credentials": <redacted>}'),
             ("Authorization: Bearer abc.def-ghi", "Authorization: Bearer <redacted>"),
             ("key AKIAIOSFODNN7EXAMPLE used", "key <redacted> used"),
+            ("x-api-key: k1, y", "x-api-key: <redacted>, y"),
+            ("AWS_SECRET_ACCESS_KEY=abc/def", "AWS_SECRET_ACCESS_KEY=<redacted>"),
+            ("'myTokens'='a b'", "'myTokens'=<redacted>"),
+            ("tokenizer ran", "tokenizer ran"),
             ("nothing secret here", "nothing secret here"),
         ],
     )
@@ -311,6 +317,81 @@ class TestFailures:
         assert (first["requestId"], first["httpStatusCode"]) == ("abc-123", "502")
         assert second["httpStatusCode"] == "404"
         assert "requestId" not in second
+
+    def test_an_exception_with_broken_attributes_still_gives_its_event(
+        self, telemetry: Any, captured: Any
+    ) -> None:
+        """``code`` and ``response`` are read from the user's exception: one
+        that raises when read costs those details, never the event."""
+
+        class Odd(Exception):
+            @property
+            def code(self) -> str:
+                raise RuntimeError("no code")
+
+            @property
+            def response(self) -> Any:
+                raise RuntimeError("no response")
+
+            @property
+            def status_code(self) -> int:
+                raise RuntimeError("no status")
+
+        error = Odd("odd")
+        with pytest.raises(Odd) as caught, telemetry.test_outer.span():
+            raise error
+        assert caught.value is error
+        with telemetry.test_outer.span() as span:
+            span.fail(Odd("handled"))
+        escaped, failed = captured.events
+        assert (escaped["result"], escaped["reason"]) == ("Failed", "Odd")
+        assert escaped["reasonDesc"] == "Odd: odd"
+        assert "httpStatusCode" not in escaped
+        assert (failed["result"], failed["reason"]) == ("Failed", "Odd")
+
+    def test_a_huge_message_is_scrubbed_without_stalling_the_program(
+        self, tmp_path: Any
+    ) -> None:
+        """Scrubbing runs on the caller's thread when the span ends: a message
+        of megabytes (a blob, a dump, no spaces) must not hold it up. Run in a
+        child process that must finish; never a wall-clock limit."""
+        program = (
+            "from metricdsl.testing import capture\n"
+            "import metricdsl\n"
+            f"t = metricdsl.load({str(tmp_path / 'defs.yaml')!r})\n"
+            "for message in ('token' * 200_000, 'a' * 1_000_000, 'x=' * 300_000):\n"
+            "    with capture() as c:\n"
+            "        try:\n"
+            "            with t.test_outer.span():\n"
+            "                raise ValueError(message)\n"
+            "        except ValueError:\n"
+            "            pass\n"
+            "        with t.test_outer.span() as span:\n"
+            "            span.record(reasonDesc=message)\n"
+            "    assert [len(e['reasonDesc']) for e in c.events] == [350, 350]\n"
+            "print('done')\n"
+        )
+        from .conftest import TEST_DEFINITIONS
+
+        (tmp_path / "defs.yaml").write_text(TEST_DEFINITIONS)
+        done = subprocess.run(
+            [sys.executable, "-c", program],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.stdout.strip() == "done", done.stderr
+
+    def test_the_users_home_is_scrubbed_only_as_a_whole_path(
+        self, telemetry: Any, captured: Any
+    ) -> None:
+        home = os.path.expanduser("~")
+        with pytest.raises(Boom), telemetry.test_outer.span():
+            raise Boom(f"{home}fs/data is not {home}")
+        desc = captured.events[0]["reasonDesc"]
+        assert desc.endswith("is not ~")
+        assert "~fs" not in desc
 
     def test_recorded_values_win_over_the_exception(
         self, telemetry: Any, captured: Any
@@ -427,6 +508,36 @@ class TestCancellation:
         event = captured.events[0]
         assert (event["result"], event["reason"]) == ("Cancelled", "GeneratorExit")
 
+    def test_a_generator_dropped_before_it_finished_is_cancelled(
+        self, telemetry: Any, captured: Any
+    ) -> None:
+        @telemetry.test_outer.run
+        def numbers() -> Any:
+            yield 1
+            yield 2
+
+        @telemetry.test_inner.run
+        async def ticks() -> Any:
+            yield 1
+            yield 2
+
+        gen = numbers()
+        next(gen)
+        cycle: list[Any] = [gen]
+        cycle.append(cycle)  # only the garbage collector frees it
+        del gen, cycle
+        gc.collect()
+
+        async def main() -> None:
+            agen = ticks()
+            await agen.__anext__()
+            del agen  # asyncio's finaliser closes it on the loop
+            await asyncio.sleep(0.01)
+
+        asyncio.run(main())
+        results = [(e["metricName"], e["result"]) for e in captured.events]
+        assert results == [("test_outer", "Cancelled"), ("test_inner", "Cancelled")]
+
     def test_configured_exception_classes_count_as_cancelled(
         self, telemetry: Any, captured: Any
     ) -> None:
@@ -504,6 +615,70 @@ class TestSpanObject:
         span.record(count=1)
         assert metricdsl.stats()["invalid"] == 1
 
+    def test_fail_on_an_ended_span_is_a_violation(
+        self, telemetry: Any, captured: Any
+    ) -> None:
+        with telemetry.test_outer.span() as span:
+            pass
+        with pytest.raises(MetricValidationError, match="ended"):
+            span.fail("tooLate")
+        assert captured.events[0]["result"] == "Succeeded"
+
+    def test_increment_by_a_bool_is_a_violation(
+        self, telemetry: Any, captured: Any
+    ) -> None:
+        with telemetry.test_outer.span() as span:
+            with pytest.raises(MetricValidationError, match="count"):
+                span.increment(count=True)
+            span.increment(count=2)
+        assert captured.events[0]["count"] == 2
+
+    def test_increments_from_many_threads_lose_no_count(
+        self, telemetry: Any, captured: Any
+    ) -> None:
+        """Worker threads share the span through wrap_context; every one of
+        their increments counts (switching threads as often as possible)."""
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        try:
+            with telemetry.test_outer.span() as span:
+
+                def work() -> None:
+                    for _ in range(5000):
+                        span.increment(count=1, ratio=0.5)
+
+                threads = [
+                    threading.Thread(target=wrap_context(work)) for _ in range(8)
+                ]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+        finally:
+            sys.setswitchinterval(interval)
+        event = captured.events[0]
+        assert (event["count"], event["ratio"]) == (40_000, 20_000.0)
+
+    def test_a_span_emits_one_event_however_often_it_is_exited(
+        self, telemetry: Any
+    ) -> None:
+        seen: list[dict[str, Any]] = []
+
+        class Sink:
+            def write(self, event: dict[str, Any]) -> None:
+                seen.append(event)
+
+        metricdsl.configure(validation="warn", sinks=[Sink()])
+        span = telemetry.test_outer.span()
+        with span:
+            with span:  # misuse: warned, not raised
+                pass
+        span.__exit__(None, None, None)
+        with span:  # an ended span entered again: nothing new
+            pass
+        assert len(seen) == 1
+        assert current_span() is None
+
     def test_a_span_entered_twice_is_misuse(
         self, telemetry: Any, captured: Any
     ) -> None:
@@ -557,6 +732,36 @@ class TestRequiredFields:
         assert [e["missingFields"] for e in seen] == ["component", "component"]
         assert metricdsl.stats()["invalid"] == 2
         assert capsys.readouterr().err.count("metricdsl.field_invalid") == 1
+
+    def test_several_missing_fields_are_listed_comma_separated(
+        self, tmp_path: Any
+    ) -> None:
+        path = tmp_path / "defs.yaml"
+        path.write_text(
+            "types:\n"
+            "  - {name: first, description: x}\n"
+            "  - {name: second, type: int, description: x}\n"
+            "  - {name: third, description: x}\n"
+            "metrics:\n"
+            "  - name: test_many\n"
+            "    description: x\n"
+            "    metadata: [{type: first}, {type: second}, {type: third}]\n"
+        )
+        many = metricdsl.load(path).test_many
+        seen: list[dict[str, Any]] = []
+
+        class Sink:
+            def write(self, event: dict[str, Any]) -> None:
+                seen.append(event)
+
+        metricdsl.configure(validation="warn", sinks=[Sink()])
+        with many.span(second=2):
+            pass
+        many.emit()
+        assert [e["missingFields"] for e in seen] == [
+            "first, third",
+            "first, second, third",
+        ]
 
     def test_off_mode_does_not_check_required_fields(self, telemetry: Any) -> None:
         seen: list[dict[str, Any]] = []
@@ -687,6 +892,28 @@ class TestContext:
 
         asyncio.run(main())
         _assert_no_crosstalk(captured.events, tasks_count * rounds)
+
+    def test_a_span_ended_in_another_task_still_emits_once(
+        self, telemetry: Any, captured: Any
+    ) -> None:
+        span = telemetry.test_outer.span()
+
+        async def begin() -> Any:
+            span.__enter__()
+            return current_span()
+
+        async def end() -> Any:
+            span.__exit__(None, None, None)
+            return current_span()
+
+        async def main() -> None:
+            assert await asyncio.create_task(begin()) is span
+            assert await asyncio.create_task(end()) is None
+            assert current_span() is None
+
+        asyncio.run(main())
+        assert span.ended is True
+        assert [e["result"] for e in captured.events] == ["Succeeded"]
 
     def test_a_task_inherits_the_span_that_created_it(
         self, telemetry: Any, captured: Any
