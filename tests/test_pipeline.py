@@ -205,6 +205,46 @@ class TestSinks:
         assert old.flushed == 1
         assert len(old.events) == 1
 
+    def test_a_failing_sink_that_cannot_be_shown_is_still_counted(
+        self, telemetry: Any, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        class Broken:
+            def write(self, event: dict[str, Any]) -> None:
+                raise OSError("disk full")
+
+            def __repr__(self) -> str:
+                raise RuntimeError("cannot repr")
+
+        metricdsl.configure(validation="warn", sinks=[Broken()])
+        telemetry.test_outer.emit()
+        assert metricdsl.stats()["dropped"]["sink_error"] == 1
+        assert "disk full" in capsys.readouterr().err
+
+    def test_no_network_traffic_happens_without_an_endpoint(self) -> None:
+        """Every socket connection in the process is recorded: none is made,
+        and the sender is not even imported."""
+        done = _run(
+            "import socket, sys\n"
+            "connections = []\n"
+            "real = socket.socket.connect\n"
+            "def connect(sock, address):\n"
+            "    connections.append(address)\n"
+            "    return real(sock, address)\n"
+            "socket.socket.connect = connect\n"
+            "socket.socket.connect_ex = connect\n"
+            "import metricdsl\n"
+            "t = metricdsl.telemetry\n"
+            "@t.metric_setupThing.run(component='editor')\n"
+            "def work():\n"
+            "    t.metric_setupThing.emit(component='viewer')\n"
+            "work()\n"
+            "metricdsl.flush()\n"
+            "metricdsl.shutdown()\n"
+            "print(connections, 'metricdsl._sender' in sys.modules)\n",
+        )
+        assert done.stdout.strip() == "[] False"
+        assert done.stderr.count("metric_setupThing") == 2
+
     def test_metricdsl_sinks_names_the_sinks(self, tmp_path: Path) -> None:
         path = tmp_path / "events.jsonl"
         done = _run(
@@ -256,6 +296,22 @@ class TestStats:
         for thread in threads:
             thread.join()
         assert metricdsl.stats()["emitted"] == 4000
+
+    def test_a_sink_whose_figures_are_broken_does_not_break_stats(
+        self, telemetry: Any
+    ) -> None:
+        class Odd(Collect):
+            def stats(self) -> dict[str, Any]:
+                return {"sent": "many", "dropped": None}
+
+        class Good(Collect):
+            def stats(self) -> dict[str, Any]:
+                return {"sent": 2}
+
+        metricdsl.configure(sinks=[Odd(), Good()])
+        telemetry.test_outer.emit()
+        stats = metricdsl.stats()
+        assert (stats["emitted"], stats["sent"]) == (1, 2)
 
     def test_a_sinks_own_figures_are_added(self, telemetry: Any) -> None:
         class Counting(Collect):
