@@ -66,6 +66,11 @@ class TestConfigure:
             ({"timeout": True}, "a positive number; got True"),
             ({"flush_interval": -1}, "a positive number; got -1"),
             ({"cancellation": [ValueError, "x"]}, "exception classes; got 'x'"),
+            ({"sinks": "log"}, "expects a list of sinks; got 'log'"),
+            ({"processors": 5}, "expects a list of processors; got 5"),
+            ({"cancellation": ValueError}, "a list of exception classes; got <class"),
+            ({"headers": ["a"]}, "a mapping of header names to values; got ['a']"),
+            ({"outbox": 5}, "expects a path, or ''; got 5"),
         ],
     )
     def test_an_unusable_value_raises_and_changes_nothing(
