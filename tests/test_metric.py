@@ -23,7 +23,7 @@ from metricdsl import (
 )
 
 from .conftest import DEFAULT_DEFINITIONS
-from .support import clean_env, run_python
+from .support import Collect, clean_env, run_python
 
 
 class TestRunOnFunctions:
@@ -402,16 +402,11 @@ class TestEmit:
     def test_emit_with_a_bad_reason_desc_in_warn_mode_drops_only_that_value(
         self, telemetry: Any
     ) -> None:
-        seen: list[dict[str, Any]] = []
-
-        class Sink:
-            def write(self, event: dict[str, Any]) -> None:
-                seen.append(event)
-
-        metricdsl.configure(validation="warn", sinks=[Sink()])
+        sink = Collect()
+        metricdsl.configure(validation="warn", sinks=[sink])
         telemetry.test_outer.emit(reason="x", reasonDesc=42)
-        assert seen[0]["reason"] == "x"
-        assert "reasonDesc" not in seen[0]
+        assert sink.events[0]["reason"] == "x"
+        assert "reasonDesc" not in sink.events[0]
         assert metricdsl.stats()["invalid"] == 1
 
 
@@ -531,13 +526,8 @@ class TestDisabled:
     def test_disabled_code_still_runs_and_nothing_is_emitted(
         self, telemetry: Any
     ) -> None:
-        seen: list[dict[str, Any]] = []
-
-        class Sink:
-            def write(self, event: dict[str, Any]) -> None:
-                seen.append(event)
-
-        metricdsl.configure(enabled=False, sinks=[Sink()])
+        sink = Collect()
+        metricdsl.configure(enabled=False, sinks=[sink])
 
         @telemetry.test_outer.run
         def work() -> str:
@@ -550,7 +540,7 @@ class TestDisabled:
             assert current_span() is None
         telemetry.test_outer.emit()
         telemetry.record(count=1)
-        assert seen == []
+        assert sink.events == []
         assert metricdsl.stats()["emitted"] == 0
 
 

@@ -19,6 +19,8 @@ import pytest
 import metricdsl
 from metricdsl import MetricValidationError, current_span, wrap_context
 
+from .support import Collect
+
 HEX16 = re.compile(r"^[0-9a-f]{16}$")
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
@@ -91,18 +93,13 @@ class TestEvent:
     def test_sensitive_values_are_redacted_before_any_sink(
         self, telemetry: Any, captured: Any
     ) -> None:
-        seen: list[dict[str, Any]] = []
-
-        class Sink:
-            def write(self, event: dict[str, Any]) -> None:
-                seen.append(event)
-
-        metricdsl.configure(sinks=[Sink()])
+        sink = Collect()
+        metricdsl.configure(sinks=[sink])
         with telemetry.test_outer.span(secret="hunter2") as span:
             assert span.fields["secret"] == "hunter2"  # the program still sees it
         telemetry.test_outer.emit(secret="hunter2")
         assert [e["secret"] for e in captured.events] == ["<redacted>"] * 2
-        assert [e["secret"] for e in seen] == ["<redacted>"] * 2
+        assert [e["secret"] for e in sink.events] == ["<redacted>"] * 2
         captured.assert_no_match("hunter2")
 
 
@@ -662,13 +659,8 @@ class TestSpanObject:
     def test_a_span_emits_one_event_however_often_it_is_exited(
         self, telemetry: Any
     ) -> None:
-        seen: list[dict[str, Any]] = []
-
-        class Sink:
-            def write(self, event: dict[str, Any]) -> None:
-                seen.append(event)
-
-        metricdsl.configure(validation="warn", sinks=[Sink()])
+        sink = Collect()
+        metricdsl.configure(validation="warn", sinks=[sink])
         span = telemetry.test_outer.span()
         with span:
             with span:  # misuse: warned, not raised
@@ -676,7 +668,7 @@ class TestSpanObject:
         span.__exit__(None, None, None)
         with span:  # an ended span entered again: nothing new
             pass
-        assert len(seen) == 1
+        assert len(sink.events) == 1
         assert current_span() is None
 
     def test_a_span_entered_twice_is_misuse(
@@ -719,17 +711,12 @@ class TestRequiredFields:
     def test_warn_mode_emits_the_event_with_missing_fields(
         self, telemetry: Any, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        seen: list[dict[str, Any]] = []
-
-        class Sink:
-            def write(self, event: dict[str, Any]) -> None:
-                seen.append(event)
-
-        metricdsl.configure(validation="warn", sinks=[Sink()])
+        sink = Collect()
+        metricdsl.configure(validation="warn", sinks=[sink])
         with telemetry.test_required.span():
             pass
         telemetry.test_required.emit()
-        assert [e["missingFields"] for e in seen] == ["component", "component"]
+        assert [e["missingFields"] for e in sink.events] == ["component", "component"]
         assert metricdsl.stats()["invalid"] == 2
         assert capsys.readouterr().err.count("metricdsl.field_invalid") == 1
 
@@ -748,32 +735,22 @@ class TestRequiredFields:
             "    metadata: [{type: first}, {type: second}, {type: third}]\n"
         )
         many = metricdsl.load(path).test_many
-        seen: list[dict[str, Any]] = []
-
-        class Sink:
-            def write(self, event: dict[str, Any]) -> None:
-                seen.append(event)
-
-        metricdsl.configure(validation="warn", sinks=[Sink()])
+        sink = Collect()
+        metricdsl.configure(validation="warn", sinks=[sink])
         with many.span(second=2):
             pass
         many.emit()
-        assert [e["missingFields"] for e in seen] == [
+        assert [e["missingFields"] for e in sink.events] == [
             "first, third",
             "first, second, third",
         ]
 
     def test_off_mode_does_not_check_required_fields(self, telemetry: Any) -> None:
-        seen: list[dict[str, Any]] = []
-
-        class Sink:
-            def write(self, event: dict[str, Any]) -> None:
-                seen.append(event)
-
-        metricdsl.configure(validation="off", sinks=[Sink()])
+        sink = Collect()
+        metricdsl.configure(validation="off", sinks=[sink])
         with telemetry.test_required.span():
             pass
-        assert "missingFields" not in seen[0]
+        assert "missingFields" not in sink.events[0]
 
 
 class TestContext:

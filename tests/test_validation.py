@@ -14,15 +14,7 @@ import metricdsl
 from metricdsl import MetricValidationError
 
 from .conftest import TEST_DEFINITIONS
-from .support import clean_env, run_python
-
-
-class Collect:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def write(self, event: dict[str, Any]) -> None:
-        self.events.append(event)
+from .support import Collect, clean_env, run_python
 
 
 class TestKinds:
