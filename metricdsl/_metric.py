@@ -20,6 +20,7 @@ from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from ._config import STATE
 from ._definitions import (
+    GLOBAL_TYPES,
     Definitions,
     Field,
     FieldType,
@@ -92,7 +93,12 @@ class Metric:
         self.passive = definition.passive
         self.fields: Mapping[str, Field] = definition.fields
         self._types = types
-        self._sensitive = tuple(n for n, f in definition.fields.items() if f.sensitive)
+        # its own sensitive fields, and the global ones a file made sensitive
+        fields = definition.fields
+        self._sensitive = tuple(
+            [n for n, f in fields.items() if f.sensitive]
+            + [n for n in GLOBAL_TYPES if n not in fields and types[n].sensitive]
+        )
         self._required = frozenset(
             n for n, f in definition.fields.items() if f.required
         )

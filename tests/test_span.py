@@ -102,6 +102,30 @@ class TestEvent:
         assert [e["secret"] for e in sink.events] == ["<redacted>"] * 2
         captured.assert_no_match("hunter2")
 
+    def test_a_global_field_made_sensitive_is_redacted_in_every_event(
+        self, tmp_path: Any, captured: Any
+    ) -> None:
+        """A file may redefine a global field as sensitive: metrics that do not
+        list it carry it too (recorded, emitted or taken from an exception)."""
+        path = tmp_path / "defs.yaml"
+        path.write_text(
+            "types:\n"
+            "  - {name: requestId, sensitive: true, description: Secret here.}\n"
+            "metrics:\n"
+            "  - {name: test_plain, description: Lists no fields.}\n"
+        )
+        plain = metricdsl.load(path).test_plain
+
+        class ClientError(Exception):
+            response = {"ResponseMetadata": {"RequestId": "req-1"}}
+
+        plain.emit(requestId="abc")
+        with plain.span() as span:
+            span.record(requestId="def")
+        with pytest.raises(ClientError), plain.span():
+            raise ClientError()
+        assert [e["requestId"] for e in captured.events] == ["<redacted>"] * 3
+
 
 class TestIds:
     def test_nested_spans_share_the_trace_and_link_to_their_parent(
