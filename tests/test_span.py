@@ -774,7 +774,9 @@ class TestRequiredFields:
         metricdsl.configure(validation="off", sinks=[sink])
         with telemetry.test_required.span():
             pass
-        assert "missingFields" not in sink.events[0]
+        telemetry.test_required.emit()
+        assert [e.get("missingFields") for e in sink.events] == [None, None]
+        assert metricdsl.stats()["invalid"] == 0
 
 
 class TestContext:
