@@ -208,6 +208,28 @@ class TestFailures:
         assert frames[-1].name == "_raise_boom"
         assert frames[-1].line == 'raise Boom("it broke")'
 
+    def test_the_users_exception_wins_over_a_failure_inside_metricdsl(
+        self, telemetry: Any, captured: Any, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Strict mode raises a failing processor's error, but not in place of
+        the user's own exception on its way out."""
+
+        def broken(logger: Any, method: str, event: dict[str, Any]) -> Any:
+            raise RuntimeError("processor bug")
+
+        metricdsl.configure(processors=[broken])
+        error = Boom("mine")
+        with pytest.raises(Boom) as caught, telemetry.test_outer.span():
+            raise error
+        assert caught.value is error
+        run = telemetry.test_outer.run(_raise_boom)
+        with pytest.raises(Boom):
+            run()
+        assert "processor bug" in capsys.readouterr().err
+        with pytest.raises(RuntimeError, match="processor bug"):
+            with telemetry.test_outer.span():
+                pass
+
     def test_the_code_attribute_gives_the_reason(
         self, telemetry: Any, captured: Any
     ) -> None:
