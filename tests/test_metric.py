@@ -535,6 +535,11 @@ class TestDisabled:
             return "ran"
 
         assert work() == "ran"
+        for kind in ("async", "gen", "asyncgen"):
+            error = ValueError(kind)
+            with pytest.raises(ValueError) as caught:
+                _drive(kind, telemetry.test_outer.run(_KINDS[kind])(error))
+            assert caught.value is error
         with telemetry.test_outer.span() as span:
             span.record(count=1).increment(count=1).fail("x")
             assert current_span() is None

@@ -348,6 +348,20 @@ class TestFlushAndShutdown:
         telemetry.test_outer.emit()
         assert metricdsl.flush(timeout=0.1) is False
 
+    def test_a_sink_whose_flush_raises_is_reported_not_raised(
+        self, telemetry: Any, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        class Failing(Collect):
+            def flush(self, timeout: float) -> bool:
+                raise OSError("flush broke")
+
+        good = Collect()
+        metricdsl.configure(sinks=[Failing(), good])
+        telemetry.test_outer.emit()
+        assert metricdsl.flush(timeout=1) is False
+        assert good.flushed == 1
+        assert "flush broke" in capsys.readouterr().err
+
     def test_after_shutdown_events_still_reach_fresh_sinks(
         self, telemetry: Any, tmp_path: Path
     ) -> None:

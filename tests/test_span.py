@@ -386,7 +386,15 @@ class TestFailures:
         assert caught.value is error
         with telemetry.test_outer.span() as span:
             span.fail(Odd("handled"))
-        escaped, failed = captured.events
+
+        class Unprintable(Exception):
+            def __str__(self) -> str:
+                raise RuntimeError("no str")
+
+        with pytest.raises(ValueError), telemetry.test_outer.span():
+            raise ValueError("outer") from Unprintable()
+        escaped, failed, chained = captured.events
+        assert chained["reasonDesc"] == "ValueError: outer | Unprintable: <unprintable>"
         assert (escaped["result"], escaped["reason"]) == ("Failed", "Odd")
         assert escaped["reasonDesc"] == "Odd: odd"
         assert "httpStatusCode" not in escaped
@@ -939,6 +947,45 @@ class TestContext:
         asyncio.run(main())
         assert span.ended is True
         assert [e["result"] for e in captured.events] == ["Succeeded"]
+
+    def test_a_task_that_ends_the_span_it_inherited_is_left_with_the_parent(
+        self, telemetry: Any, captured: Any
+    ) -> None:
+        async def main() -> None:
+            with telemetry.test_outer.span() as outer:
+                inner = telemetry.test_inner.span().__enter__()
+
+                async def end_it() -> Any:
+                    inner.__exit__(None, None, None)
+                    return current_span()
+
+                assert await asyncio.create_task(end_it()) is outer
+                assert current_span() is inner  # this context still holds it
+
+        asyncio.run(main())
+        assert [e["metricName"] for e in captured.events] == [
+            "test_inner",
+            "test_outer",
+        ]
+
+    def test_recording_from_a_task_that_outlived_its_span_is_a_violation(
+        self, telemetry: Any, captured: Any
+    ) -> None:
+        async def main() -> None:
+            late = asyncio.Event()
+
+            async def background() -> None:
+                await late.wait()
+                with pytest.raises(MetricValidationError, match="ended"):
+                    telemetry.test_outer.record(count=1)
+
+            with telemetry.test_outer.span():
+                task = asyncio.create_task(background())
+            late.set()
+            await task
+
+        asyncio.run(main())
+        assert "count" not in captured.events[0]
 
     def test_a_task_inherits_the_span_that_created_it(
         self, telemetry: Any, captured: Any
