@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -107,16 +108,22 @@ def _load_default_telemetry() -> Any:
     return load(*paths)
 
 
+_first_use = threading.Lock()  # threads racing to one name all get one object
+
+
 def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name], __name__), name)
-    elif name == "telemetry":
-        value = _load_default_telemetry()
-    elif name == "processors":
-        value = importlib.import_module(".processors", __name__)
-    else:
+    if name not in _WHERE and name not in ("telemetry", "processors"):
         raise AttributeError(f"module 'metricdsl' has no attribute {name!r}")
-    globals()[name] = value  # later lookups skip this function
+    with _first_use:
+        if name in globals():  # another thread got here first
+            return globals()[name]
+        if name == "telemetry":
+            value = _load_default_telemetry()
+        elif name == "processors":
+            value = importlib.import_module(".processors", __name__)
+        else:
+            value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+        globals()[name] = value  # later lookups skip this function
     return value
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol, cast, runtime_checkable
 
@@ -166,6 +166,13 @@ STATE: Final = State()
 #: Guards configure(), the building of sinks, captures and the counters.
 LOCK: Final = threading.RLock()
 
+if hasattr(os, "register_at_fork"):
+    # fork() copies a lock another thread holds as held, for good: the child
+    # would hang on it. So fork waits until LOCK is free, holding it across.
+    os.register_at_fork(
+        before=LOCK.acquire, after_in_parent=LOCK.release, after_in_child=LOCK.release
+    )
+
 
 # -- checking what configure() is given -------------------------------------------
 
@@ -182,6 +189,13 @@ def check_sink(sink: Sink | str, name: str = "sinks") -> None:
         raise _bad(name, "'log', 'null', 'jsonl:PATH' or a sink object", sink)
     if not callable(getattr(sink, "write", None)):
         raise _bad(name, "objects with a write(event) method", sink)
+
+
+def _items(name: str, value: Any, what: str) -> tuple[Any, ...]:
+    """A list setting's items; a string or a single object is a mistake."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise _bad(name, f"a list of {what}", value)
+    return tuple(value)
 
 
 def _positive(name: str, value: Any, kinds: tuple[type, ...]) -> Any:
@@ -213,14 +227,16 @@ def _normalised(name: str, value: Any) -> Any:
             raise _bad(name, "one of 'strict', 'warn', 'off'", value)
         return MODES[MODES.index(value)]
     if name == "processors":
-        for processor in value:
+        processors = _items(name, value, "processors")
+        for processor in processors:
             if not callable(processor):
                 raise _bad(name, "structlog processors (callables)", processor)
-        return tuple(value)
+        return processors
     if name == "sinks":
-        for sink in value:
+        sinks = _items(name, value, "sinks")
+        for sink in sinks:
             check_sink(sink)
-        return tuple(value)
+        return sinks
     if name == "endpoint":
         if value and not str(value).startswith(("http://", "https://")):
             raise _bad(name, "an http:// or https:// URL, or ''", value)
@@ -230,18 +246,23 @@ def _normalised(name: str, value: Any) -> Any:
             raise _bad(name, "'json' or 'otlp'", value)
         return value
     if name == "headers":
-        return {str(k): str(v) for k, v in dict(value).items()}
+        if not isinstance(value, Mapping):
+            raise _bad(name, "a mapping of header names to values", value)
+        return {str(k): str(v) for k, v in value.items()}
     if name == "outbox":
+        if not isinstance(value, (str, os.PathLike)):
+            raise _bad(name, "a path, or ''", value)
         return os.fspath(value)
     if name in _INTEGERS:
         return _positive(name, value, (int,))
     if name in _SECONDS:
         return float(_positive(name, value, (int, float)))
     if name == "cancellation":
-        for cls in value:
+        classes = _items(name, value, "exception classes")
+        for cls in classes:
             if not (isinstance(cls, type) and issubclass(cls, BaseException)):
                 raise _bad(name, "exception classes", cls)
-        return tuple(value)
+        return classes
     raise _bad(name, "a known setting", value)  # pragma: no cover - keyword-only
 
 

@@ -12,13 +12,25 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Final
 
-__all__ = ["MAX_REASON_DESC", "describe", "is_cancellation", "request_details", "scrub"]
+__all__ = [
+    "MAX_REASON_DESC",
+    "describe",
+    "is_cancellation",
+    "reason_desc",
+    "request_details",
+    "scrub",
+]
 
 MAX_REASON_DESC: Final = 350
 REDACTED: Final = "<redacted>"
 
+#: A word (letters, digits, ``_``, ``.``, ``-``) that names a secret. It is
+#: matched from the word's start only and the look-ahead finds the secret's name
+#: once, so the pattern stays linear in the length of the text.
 _SECRET_KEY: Final = (
-    r"[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|credential)s?[\w.-]*"
+    r"(?<![\w.-])"
+    r"(?=[\w.-]*?(?:password|passwd|pwd|secret|token|api[_-]?key|credential))"
+    r"[\w.-]+"
 )
 _SECRETS: Final = (
     # key=value and key: value (quoted or not) where the key names a secret
@@ -35,11 +47,18 @@ _AWS_KEY_ID: Final = re.compile(
     r"\b(?:AKIA|ASIA|AIDA|AROA|AGPA|ANPA|ANVA|APKA|AIPA)[A-Z0-9]{16}\b"
 )
 _HOMES: Final = re.compile(r"(?:/home/|/Users/|[A-Za-z]:\\Users\\)[^/\\\s:;,'\"]+")
+#: reasonDesc scrubs at most this much of a text: it keeps MAX_REASON_DESC
+#: characters anyway, and a text of megabytes must not hold up the caller.
+_SCRUBBED_AT_MOST: Final = 4 * MAX_REASON_DESC
 
 
-def _own_home() -> str | None:
-    home = os.path.expanduser("~")
-    return home if home not in ("~", "/", "") else None
+def _own_home() -> re.Pattern[str] | None:
+    """The current user's home directory as a whole path (``/root``, never
+    the start of ``/rootfs``)."""
+    home = os.path.expanduser("~").rstrip("/\\")
+    if home in ("~", ""):
+        return None
+    return re.compile(re.escape(home) + r"(?![^/\\\s:;,'\"])")
 
 
 _HOME: Final = _own_home()
@@ -47,8 +66,8 @@ _HOME: Final = _own_home()
 
 def scrub(text: str) -> str:
     """Replace home directories by ``~`` and secret values by ``<redacted>``."""
-    if _HOME and _HOME in text:
-        text = text.replace(_HOME, "~")
+    if _HOME is not None:
+        text = _HOME.sub("~", text)
     text = _HOMES.sub("~", text)
     for pattern in _SECRETS:
         text = pattern.sub(_redact, text)
@@ -59,19 +78,25 @@ def _redact(match: re.Match[str]) -> str:
     return match["key"] + match["sep"] + REDACTED
 
 
-def cut(text: str) -> str:
-    """At most ``MAX_REASON_DESC`` characters, marking a cut with an ellipsis."""
-    if len(text) <= MAX_REASON_DESC:
-        return text
-    return text[: MAX_REASON_DESC - 1] + "…"
+def reason_desc(text: str) -> str:
+    """``text`` scrubbed, then cut to ``MAX_REASON_DESC`` characters (a cut
+    marked with an ellipsis): what a reasonDesc holds."""
+    head = text[:_SCRUBBED_AT_MOST]
+    clean = scrub(head)
+    if len(clean) <= MAX_REASON_DESC and len(head) == len(text):
+        return clean
+    return clean[: MAX_REASON_DESC - 1] + "…"
 
 
 def describe(error: BaseException) -> str:
     """``ClassName: message | CauseName: message ...``, scrubbed and cut."""
     parts: list[str] = []
     seen: set[int] = set()
+    length = 0  # causes past what reasonDesc keeps are not looked at
     current: BaseException | None = error
-    while current is not None and id(current) not in seen and len(parts) < 16:
+    while (
+        current is not None and id(current) not in seen and length < _SCRUBBED_AT_MOST
+    ):
         seen.add(id(current))
         try:
             message = str(current)
@@ -79,13 +104,17 @@ def describe(error: BaseException) -> str:
             message = "<unprintable>"
         name = type(current).__name__
         parts.append(f"{name}: {message}" if message else name)
+        length += len(parts[-1]) + 3
         current = current.__cause__
-    return cut(scrub(" | ".join(parts)))
+    return reason_desc(" | ".join(parts))
 
 
 def reason_of(error: BaseException) -> str:
     """The exception's ``code`` when it is a non-empty string, else its class name."""
-    code = getattr(error, "code", None)
+    try:
+        code = getattr(error, "code", None)
+    except Exception:  # a property of the user's exception that raises
+        code = None
     if isinstance(code, str) and code:
         return code
     return type(error).__name__
@@ -107,8 +136,16 @@ def request_details(error: BaseException) -> tuple[str | None, str | None]:
 
     Understood: botocore's ``response["ResponseMetadata"]``, an attached
     ``response`` with ``status_code`` (requests, httpx) and request-id headers,
-    and a ``status_code`` attribute.
+    and a ``status_code`` attribute. An exception whose attributes raise when
+    read gives neither.
     """
+    try:
+        return _request_details(error)
+    except Exception:
+        return None, None
+
+
+def _request_details(error: BaseException) -> tuple[str | None, str | None]:
     request_id: Any = None
     status: Any = None
     response = getattr(error, "response", None)
@@ -122,10 +159,7 @@ def request_details(error: BaseException) -> tuple[str | None, str | None]:
         headers = getattr(response, "headers", None)
         if isinstance(headers, Mapping) or hasattr(headers, "get"):
             for name in ("x-amzn-requestid", "x-amz-request-id", "x-request-id"):
-                try:
-                    request_id = headers.get(name)  # type: ignore[union-attr]
-                except Exception:  # pragma: no cover - an odd headers object
-                    request_id = None
+                request_id = headers.get(name)  # type: ignore[union-attr]
                 if request_id:
                     break
     if status is None:

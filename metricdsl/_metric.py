@@ -20,6 +20,7 @@ from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from ._config import STATE
 from ._definitions import (
+    GLOBAL_TYPES,
     Definitions,
     Field,
     FieldType,
@@ -27,7 +28,7 @@ from ._definitions import (
     Override,
     load_definitions,
 )
-from ._errors import MetricDslError, NoActiveSpanError, UnknownMetricError, UsageError
+from ._errors import NoActiveSpanError, UnknownMetricError, UsageError
 from ._pipeline import dispatch
 from ._span import (
     LIVE,
@@ -92,7 +93,12 @@ class Metric:
         self.passive = definition.passive
         self.fields: Mapping[str, Field] = definition.fields
         self._types = types
-        self._sensitive = tuple(n for n, f in definition.fields.items() if f.sensitive)
+        # its own sensitive fields, and the global ones a file made sensitive
+        fields = definition.fields
+        self._sensitive = tuple(
+            [n for n, f in fields.items() if f.sensitive]
+            + [n for n in GLOBAL_TYPES if n not in fields and types[n].sensitive]
+        )
         self._required = frozenset(
             n for n, f in definition.fields.items() if f.required
         )
@@ -161,7 +167,7 @@ class Metric:
             return fields
         try:
             checked = self._checker.check(fields)
-        except MetricDslError as error:
+        except Exception as error:
             contain(error)
             return {}
         return {k: v for k, v in checked.items() if v is not None}
@@ -196,7 +202,7 @@ class Metric:
                     span._apply(checked)
             else:
                 span._record(fields)
-        except MetricDslError as error:
+        except Exception as error:
             contain(error)
 
     # -- emit
@@ -221,7 +227,7 @@ class Metric:
             if span is not None:  # ids given to emit() win
                 event.setdefault("traceId", span.trace_id)
                 event.setdefault("parentId", span.metric_id)
-            if "reasonDesc" in fields:
+            if "reasonDesc" in event:
                 event["reasonDesc"] = clean_reason_desc(event["reasonDesc"])
             if self._required and not event.keys() >= self._required:
                 absent = checker.missing(event)  # raises in strict mode
@@ -230,7 +236,7 @@ class Metric:
             if self._sensitive:
                 redact(event, self._sensitive)
             dispatch(event)
-        except MetricDslError as error:
+        except Exception as error:
             contain(error)
 
 
@@ -484,7 +490,7 @@ class Telemetry:
                 )
             else:
                 span._record(fields)
-        except MetricDslError as error:
+        except Exception as error:
             contain(error)
 
     def __getattr__(self, name: str) -> Metric:

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Final
 
 from . import _selflog
 from ._config import (
@@ -147,10 +147,17 @@ def _call(sink: Sink, method: str, deadline: float) -> bool:
     try:
         return action(max(0.0, deadline - time.monotonic())) is not False
     except Exception as exc:
-        _selflog.warn_limited(
-            "metricdsl.sink_failed", sink=repr(sink), action=method, error=repr(exc)
-        )
+        _sink_failed(sink, method, exc)
         return False
+
+
+def _sink_failed(sink: Sink, action: str, exc: Exception) -> None:
+    _selflog.warn_limited(
+        "metricdsl.sink_failed",
+        sink=_selflog.safe_repr(sink),
+        action=action,
+        error=_selflog.safe_repr(exc),
+    )
 
 
 # -- counters -------------------------------------------------------------------
@@ -189,6 +196,9 @@ def count_dropped(reason: str, n: int = 1) -> None:
         _dropped[reason] = _dropped.get(reason, 0) + n
 
 
+_SUMMED: Final = ("sent", "retried", "queued", "outbox_pending")
+
+
 def stats() -> dict[str, Any]:
     """Counters since the process started: emitted, sent, retried, queued,
     outbox_pending, invalid, and dropped (reason -> count)."""
@@ -207,14 +217,17 @@ def stats() -> dict[str, Any]:
         sink_stats = getattr(sink, "stats", None)
         if sink_stats is None:
             continue
-        try:
+        try:  # a sink's bug must not break stats()
             figures = sink_stats()
-        except Exception:  # pragma: no cover - a sink's bug must not break stats()
+            sums = {k: int(figures.get(k, 0)) for k in _SUMMED}
+            lost = {r: int(n) for r, n in (figures.get("dropped") or {}).items()}
+        except Exception as exc:
+            _sink_failed(sink, "stats", exc)
             continue
-        for key in ("sent", "retried", "queued", "outbox_pending"):
-            result[key] += int(figures.get(key, 0))
-        for reason, n in figures.get("dropped", {}).items():
-            dropped[reason] = dropped.get(reason, 0) + int(n)
+        for key, n in sums.items():
+            result[key] += n
+        for reason, n in lost.items():
+            dropped[reason] = dropped.get(reason, 0) + n
     result["dropped"] = dropped
     return result
 
@@ -246,12 +259,7 @@ def dispatch(event: Event) -> None:
                 sink.write(event)
             except Exception as exc:
                 count_dropped("sink_error")
-                _selflog.warn_limited(
-                    "metricdsl.sink_failed",
-                    sink=repr(sink),
-                    action="write",
-                    error=repr(exc),
-                )
+                _sink_failed(sink, "write", exc)
 
 
 def _process(event: Event, processors: tuple[Processor, ...]) -> Event | None:
@@ -263,7 +271,7 @@ def _process(event: Event, processors: tuple[Processor, ...]) -> Event | None:
     except Exception as exc:
         if STATE.strict:
             raise
-        error = repr(exc)
+        error = _selflog.safe_repr(exc)
     except BaseException as exc:
         if not _is_drop_event(exc):
             raise
@@ -275,7 +283,9 @@ def _process(event: Event, processors: tuple[Processor, ...]) -> Event | None:
         error = f"returned {type(result).__name__}, not a dict"
     count_dropped("processor_error")
     _selflog.warn_limited(
-        "metricdsl.processor_failed", processor=repr(processor), error=error
+        "metricdsl.processor_failed",
+        processor=_selflog.safe_repr(processor),
+        error=error,
     )
     return None
 

@@ -10,19 +10,22 @@ bad values cannot flood the log.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import threading
 import time
 from collections.abc import Hashable
 from typing import Any
 
-__all__ = ["reset", "said", "warn_limited", "warn_once"]
+__all__ = ["reset", "safe_repr", "said", "warn_limited", "warn_once"]
 
 _LIMIT_PER_MINUTE = 5
 #: The clock of the rate limit (seconds); tests put their own here.
 clock = time.monotonic
 
-_lock = threading.Lock()
+# Re-entrant: a signal handler or a finaliser run by the garbage collector may
+# warn while this thread is inside a warning.
+_lock = threading.RLock()
 _said: set[Hashable] = set()
 _windows: dict[str, tuple[float, int, int]] = {}  # event -> (start, said, held back)
 _logger: Any = None
@@ -69,6 +72,15 @@ def _get_logger() -> Any:
     return _logger
 
 
+def safe_repr(value: object) -> str:
+    """``repr(value)``, or a stand-in when the object's ``__repr__`` fails:
+    metricdsl shows users' objects only where something already went wrong."""
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__name__} object (repr failed)>"
+
+
 def warn_once(key: Hashable, event: str, **fields: Any) -> None:
     """Log ``event`` the first time ``key`` is seen in this process."""
     if key in _said:  # the common case, answered without the lock
@@ -104,6 +116,16 @@ def warn_limited(event: str, **fields: Any) -> None:
 def _emit(event: str, fields: dict[str, Any]) -> None:
     with contextlib.suppress(Exception):  # a warning must never break anything
         _get_logger().warning(event, **fields)
+
+
+def _after_fork_in_child() -> None:
+    # another thread may have held the lock at fork(); it does not exist here
+    global _lock
+    _lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def reset() -> None:

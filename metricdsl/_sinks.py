@@ -24,6 +24,16 @@ from ._pipeline import count_dropped
 
 __all__ = ["JsonlSink", "LogSink", "dumps", "flush_buffers", "from_spec", "owned"]
 
+_encoder = json.JSONEncoder(
+    default=str, separators=(",", ":"), ensure_ascii=False, allow_nan=True
+)
+
+
+def _json_dumps(event: Event) -> bytes:
+    """One event as compact JSON (UTF-8); values JSON lacks become strings."""
+    return _encoder.encode(event).encode("utf-8")
+
+
 try:  # orjson is an optional extra: several times faster than the json module
     import orjson
 
@@ -33,16 +43,13 @@ try:  # orjson is an optional extra: several times faster than the json module
 
     def dumps(event: Event) -> bytes:
         """One event as compact JSON (UTF-8); values JSON lacks become strings."""
-        return orjson.dumps(event, default=str, option=_ORJSON_OPTIONS)
+        try:
+            return orjson.dumps(event, default=str, option=_ORJSON_OPTIONS)
+        except TypeError:  # ints past 64 bits, which orjson refuses
+            return _json_dumps(event)
 
 except ImportError:  # pragma: no cover - exercised where orjson is absent
-    _encoder = json.JSONEncoder(
-        default=str, separators=(",", ":"), ensure_ascii=False, allow_nan=True
-    )
-
-    def dumps(event: Event) -> bytes:
-        """One event as compact JSON (UTF-8); values JSON lacks become strings."""
-        return _encoder.encode(event).encode("utf-8")
+    dumps = _json_dumps
 
 
 _BATCH_LINES: Final = 256
@@ -152,6 +159,7 @@ class JsonlSink:
         self._pending: deque[Event] = deque()
         self._fd: int | None = None
         self._write_lock = threading.Lock()
+        self._writer: int | None = None  # the thread writing a batch now
         _BUFFERED.add(self)
 
     def write(self, event: Event) -> None:
@@ -167,35 +175,47 @@ class JsonlSink:
             _flusher.start()
 
     def write_out(self) -> bool:
-        """Write the waiting lines to the file now; False if that failed."""
+        """Write the waiting lines to the file now; False if that failed, or
+        if this thread is already writing a batch (a signal handler or a
+        finaliser that runs in the middle of it): the next round writes them."""
+        if self._writer == threading.get_ident():
+            return False
         pending = self._pending
         with self._write_lock:
-            count = len(pending)  # only these: later appends wait for the next round
-            if not count:
-                return True
-            data = bytearray()
-            for _ in range(count):
-                event = pending.popleft()
-                try:
-                    data += dumps(event)
-                except (TypeError, ValueError) as exc:  # off mode lets anything in
-                    count -= 1
-                    _unrenderable(self, event, exc)
-                    continue
-                data += b"\n"
+            self._writer = threading.get_ident()
             try:
-                if self._fd is None:
-                    self._fd = self._open()
-                _write_all(self._fd, data)
-            except OSError as exc:
-                count_dropped("sink_error", count)
-                _selflog.warn_limited(
-                    "metricdsl.sink_failed",
-                    sink=repr(self),
-                    action="write",
-                    error=repr(exc),
-                )
-                return False
+                return self._write_batch(pending, len(pending))
+            finally:
+                self._writer = None
+
+    def _write_batch(self, pending: deque[Event], count: int) -> bool:
+        """Render and write the first ``count`` waiting events (only these:
+        later appends wait for the next round)."""
+        if not count:
+            return True
+        data = bytearray()
+        for _ in range(count):
+            event = pending.popleft()
+            try:
+                data += dumps(event)
+            except Exception as exc:  # off mode lets anything in
+                count -= 1
+                _unrenderable(self, event, exc)
+                continue
+            data += b"\n"
+        try:
+            if self._fd is None:
+                self._fd = self._open()
+            _write_all(self._fd, data)
+        except OSError as exc:
+            count_dropped("sink_error", count)
+            _selflog.warn_limited(
+                "metricdsl.sink_failed",
+                sink=repr(self),
+                action="write",
+                error=repr(exc),
+            )
+            return False
         return True
 
     def _open(self) -> int:
@@ -228,7 +248,7 @@ def _unrenderable(sink: Sink, event: Event, error: Exception) -> None:
         "metricdsl.event_unrenderable",
         sink=repr(sink),
         metric=str(event.get("metricName")),
-        error=repr(error),
+        error=_selflog.safe_repr(error),
     )
 
 
@@ -253,7 +273,7 @@ class _Flusher:
 
     def __init__(self) -> None:
         self.thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a signal handler may emit during start()
 
     def start(self) -> None:
         with self._lock:
@@ -274,10 +294,11 @@ class _Flusher:
 
     def after_fork_in_child(self) -> None:
         self.thread = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         for sink in list(_BUFFERED):
             sink.discard_pending()
             sink._write_lock = threading.Lock()
+            sink._writer = None
 
 
 _flusher: Final = _Flusher()

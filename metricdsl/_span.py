@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType, TracebackType
@@ -20,18 +21,17 @@ from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
 from . import _selflog
 from ._config import STATE
-from ._errors import MetricDslError, UsageError
+from ._errors import UsageError
 from ._failure import (
     REDACTED,
-    cut,
     describe,
     is_cancellation,
+    reason_desc,
     reason_of,
     request_details,
-    scrub,
 )
 from ._pipeline import dispatch
-from ._validation import report
+from ._validation import report, show
 
 if TYPE_CHECKING:
     from ._metric import Metric
@@ -86,16 +86,20 @@ def wrap_context(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def contain(error: Exception) -> None:
-    """Outside strict mode, a metricdsl failure is logged, never raised."""
+    """Outside strict mode, a failure inside a verb is logged, never raised."""
     if STATE.strict:
         raise error
     _selflog.warn_limited(
-        "metricdsl.internal_error", error=repr(error), error_type=type(error).__name__
+        "metricdsl.internal_error",
+        error=_selflog.safe_repr(error),
+        error_type=type(error).__name__,
     )
 
 
 _NEW, _LIVE, _ENDED, _INERT = 0, 1, 2, 3
 LIVE: Final = _LIVE
+#: Held by increment()'s read-add-store (re-entrant: a signal handler may count).
+_COUNTING: Final = threading.RLock()
 
 
 class Span:
@@ -146,7 +150,7 @@ class Span:
         if self._phase != _INERT:
             try:
                 self._record(fields)
-            except MetricDslError as error:
+            except Exception as error:
                 contain(error)
         return self
 
@@ -155,8 +159,9 @@ class Span:
         if self._phase == _INERT:
             return self
         try:
-            self._record(self._totals(counts))
-        except MetricDslError as error:
+            with _COUNTING:  # threads sharing the span must not lose counts
+                self._record(self._totals(counts))
+        except Exception as error:
             contain(error)
         return self
 
@@ -177,18 +182,25 @@ class Span:
                     f"a {spec.kind} field",
                 )
                 continue
-            current = self._fields.get(name, 0)
             try:
-                totals[name] = current + count
+                total = (
+                    None
+                    if isinstance(count, bool)
+                    else self._fields.get(name, 0) + count
+                )
             except TypeError:
+                total = None
+            if total is None:
                 report(
                     self.metric.name,
                     name,
                     "type",
                     f"increment() of field {name!r} by a value that is not a number",
                     "an int or float",
-                    f"{count!r} ({type(count).__name__})",
+                    show(count),
                 )
+            else:
+                totals[name] = total
         return totals
 
     def fail(self, error: BaseException | str) -> Span:
@@ -196,26 +208,35 @@ class Span:
 
         A string is taken as the reason; an exception gives reason, reasonDesc
         and, where it carries them, requestId and httpStatusCode."""
-        if self._phase != _INERT:
+        if self._phase == _ENDED:
+            try:
+                self._ended("fail()", "")
+            except Exception as problem:
+                contain(problem)
+        elif self._phase != _INERT:
             self._failure = error
         return self
 
     def _record(self, fields: dict[str, Any]) -> None:
         if self._phase == _ENDED:
-            report(
-                self.metric.name,
-                None,
-                "ended",
-                "record() on a span that has ended",
-                "an active span",
-                f"a span that ended (fields {', '.join(fields)})",
-            )
+            self._ended("record()", f" (fields {', '.join(fields)})")
             return
         accepted = self.metric._checker.check(fields)
         if accepted is fields:  # all set and valid
             self._fields.update(fields)
         else:
             self._apply(accepted)
+
+    def _ended(self, call: str, detail: str) -> None:
+        """Report a call on a span that has ended: a value lost, never silently."""
+        report(
+            self.metric.name,
+            None,
+            "ended",
+            f"{call} on a span that has ended",
+            "an active span",
+            f"a span that ended{detail}",
+        )
 
     def _apply(self, accepted: dict[str, Any]) -> None:
         """Set checked values; ``None`` removes a value."""
@@ -235,10 +256,7 @@ class Span:
         if not STATE.active:
             self._phase = _INERT
             return self
-        try:
-            self._begin()
-        except MetricDslError as error:  # pragma: no cover - nothing there raises
-            contain(error)
+        self._begin()
         return self
 
     def __exit__(
@@ -321,8 +339,10 @@ class Span:
         except Exception as failure:
             if error is None:
                 contain(failure)
-            else:
-                _selflog.warn_limited("metricdsl.internal_error", error=repr(failure))
+            else:  # the user's exception is what propagates
+                _selflog.warn_limited(
+                    "metricdsl.internal_error", error=_selflog.safe_repr(failure)
+                )
 
     def _explain(self, event: dict[str, Any], error: BaseException | None) -> None:
         """result, reason, reasonDesc, requestId and httpStatusCode of a span
@@ -386,7 +406,7 @@ _new_span: Final = object.__new__
 
 def clean_reason_desc(value: Any) -> Any:
     """A recorded reasonDesc is scrubbed and cut like a derived one."""
-    return cut(scrub(value)) if isinstance(value, str) else value
+    return reason_desc(value) if isinstance(value, str) else value
 
 
 def redact(event: dict[str, Any], names: tuple[str, ...]) -> None:

@@ -23,7 +23,7 @@ from ._definitions import GLOBAL_TYPES, FieldType, MetricDefinition
 from ._errors import MetricValidationError, NoActiveSpanError
 from ._pipeline import count_invalid
 
-__all__ = ["Checker", "report"]
+__all__ = ["Checker", "report", "show"]
 
 _EXACT: Final[Mapping[str, frozenset[type]]] = {
     "string": frozenset({str}),
@@ -63,8 +63,13 @@ class _Spec:
                 ok = value - value == 0.0  # finite
         if not ok:
             return "type", _EXPECTED[kind]
-        if self.allowed is not None and value not in self.allowed:
-            return "not_allowed", f"one of {self.shown_allowed}"
+        if self.allowed is not None:
+            try:
+                ok = value in self.allowed
+            except TypeError:  # a subclass made unhashable by its own __eq__
+                ok = False
+            if not ok:
+                return "not_allowed", f"one of {self.shown_allowed}"
         return None
 
 
@@ -143,15 +148,18 @@ class Checker:
                         if kind == "type"
                         else f"field {name!r} is not an allowed value"
                     )
-                    report(self.metric, name, kind, what, expected, _show(value))
+                    report(self.metric, name, kind, what, expected, show(value))
                     continue
             accepted[name] = value
         return accepted
 
     def missing(self, event: Mapping[str, Any]) -> list[str]:
-        """The required fields without a value in ``event``; reports them."""
+        """The required fields without a value in ``event``, reported (none
+        in off mode, which checks nothing)."""
+        if not STATE.checking:
+            return []
         absent = [name for name in self.required if event.get(name) is None]
-        if absent and STATE.checking:
+        if absent:
             names = ", ".join(repr(n) for n in absent)
             for name in absent if not STATE.strict else absent[:1]:
                 if repeated(self.metric, name, "missing"):
@@ -211,8 +219,9 @@ def report(
     _selflog.warn_once((metric, field, problem), event, **fields)
 
 
-def _show(value: Any) -> str:
-    shown = repr(value)
+def show(value: Any) -> str:
+    """A value as a message shows it: its repr, cut, and its type."""
+    shown = _selflog.safe_repr(value)
     if len(shown) > 60:
         shown = shown[:57] + "..."
     return f"{shown} ({type(value).__name__})"

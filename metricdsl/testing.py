@@ -17,7 +17,6 @@ is set) and events are produced even when telemetry is disabled or in CI.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -32,14 +31,15 @@ class Captured:
     sinks receive them (after the processor chain). Use it as a context manager."""
 
     def __init__(self) -> None:
+        # No lock: appending to, copying and clearing a list are each atomic,
+        # and a lock here could be re-entered (and deadlock) by a signal
+        # handler or a finaliser that emits while an event is being added.
         self._events: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
 
     # -- collecting
 
     def _add(self, event: Mapping[str, Any]) -> None:
-        with self._lock:
-            self._events.append(dict(event))
+        self._events.append(dict(event))
 
     def __enter__(self) -> Captured:
         with LOCK:
@@ -64,8 +64,7 @@ class Captured:
     @property
     def events(self) -> list[dict[str, Any]]:
         """Every captured event, in emission order (a copy of the list)."""
-        with self._lock:
-            return list(self._events)
+        return self._events.copy()
 
     def named(self, name: str) -> list[dict[str, Any]]:
         """The captured events of one metric, in emission order."""
@@ -73,8 +72,7 @@ class Captured:
 
     def clear(self) -> None:
         """Forget the events captured so far."""
-        with self._lock:
-            self._events.clear()
+        self._events.clear()
 
     # -- asserting
 

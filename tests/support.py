@@ -1,4 +1,4 @@
-"""Helpers for tests that run Python in a fresh process."""
+"""Helpers for tests: a sink that keeps events, and Python in a fresh process."""
 
 from __future__ import annotations
 
@@ -6,8 +6,19 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from .conftest import ROOT
+
+
+class Collect:
+    """A sink that keeps every event it is given."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def write(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -6,6 +6,8 @@ import asyncio
 import functools
 import inspect
 import os
+import traceback
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from metricdsl import (
 )
 
 from .conftest import DEFAULT_DEFINITIONS
-from .support import clean_env, run_python
+from .support import Collect, clean_env, run_python
 
 
 class TestRunOnFunctions:
@@ -165,6 +167,51 @@ class TestRunOnFunctions:
         gen = never()
         del gen
         assert captured.events == []
+
+    def test_a_generator_thrown_an_exception_it_does_not_catch_fails(
+        self, telemetry: Any, captured: Any
+    ) -> None:
+        @telemetry.test_outer.run
+        def numbers() -> Any:
+            yield 1
+            yield 2
+
+        gen = numbers()
+        next(gen)
+        error = KeyError("k")
+        with pytest.raises(KeyError) as caught:
+            gen.throw(error)
+        assert caught.value is error
+        event = captured.events[0]
+        assert (event["result"], event["reason"]) == ("Failed", "KeyError")
+
+    @pytest.mark.parametrize("kind", ["sync", "async", "gen", "asyncgen"])
+    def test_every_kind_of_function_keeps_its_identity(
+        self, telemetry: Any, kind: str
+    ) -> None:
+        original = _KINDS[kind]
+        run = telemetry.test_outer.run(original)
+        assert run.__name__ == original.__name__
+        assert run.__qualname__ == original.__qualname__
+        assert run.__doc__ == original.__doc__
+        assert run.__wrapped__ is original
+        assert inspect.signature(run) == inspect.signature(original)
+        assert inspect.iscoroutinefunction(run) == (kind == "async")
+        assert inspect.isgeneratorfunction(run) == (kind == "gen")
+        assert inspect.isasyncgenfunction(run) == (kind == "asyncgen")
+
+    @pytest.mark.parametrize("kind", ["sync", "async", "gen", "asyncgen"])
+    def test_an_exception_propagates_unchanged_from_every_kind_of_function(
+        self, telemetry: Any, captured: Any, kind: str
+    ) -> None:
+        error = ValueError("deep down")
+        run = telemetry.test_outer.run(_KINDS[kind])
+        with pytest.raises(ValueError) as caught:
+            _drive(kind, run(error))
+        assert caught.value is error
+        frames = traceback.extract_tb(caught.value.__traceback__)
+        assert frames[-1].line == "raise error"
+        assert captured.events[0]["reasonDesc"] == "ValueError: deep down"
 
     def test_run_rejects_what_is_not_callable(self, telemetry: Any) -> None:
         with pytest.raises(UsageError, match="expects a function"):
@@ -344,6 +391,24 @@ class TestEmit:
         event = captured.events[0]
         assert (event["traceId"], event["parentId"]) == ("a" * 32, "b" * 16)
 
+    def test_emit_with_reason_desc_set_to_none_leaves_it_out(
+        self, telemetry: Any, captured: Any
+    ) -> None:
+        telemetry.test_outer.emit(reason="x", reasonDesc=None)
+        event = captured.events[0]
+        assert event["reason"] == "x"
+        assert "reasonDesc" not in event
+
+    def test_emit_with_a_bad_reason_desc_in_warn_mode_drops_only_that_value(
+        self, telemetry: Any
+    ) -> None:
+        sink = Collect()
+        metricdsl.configure(validation="warn", sinks=[sink])
+        telemetry.test_outer.emit(reason="x", reasonDesc=42)
+        assert sink.events[0]["reason"] == "x"
+        assert "reasonDesc" not in sink.events[0]
+        assert metricdsl.stats()["invalid"] == 1
+
 
 class TestTelemetry:
     def test_metrics_by_attribute_and_by_index_are_the_same_object(
@@ -383,6 +448,7 @@ class TestTelemetry:
         assert component.sensitive is False
         assert telemetry.types["secret"].sensitive is True
         assert telemetry.types["level"].allowed_values == (1, 2, 3)
+        assert telemetry.types["label"].allowed_values is None
         for name, kind in [
             ("duration", "double"),
             ("value", "double"),
@@ -460,13 +526,8 @@ class TestDisabled:
     def test_disabled_code_still_runs_and_nothing_is_emitted(
         self, telemetry: Any
     ) -> None:
-        seen: list[dict[str, Any]] = []
-
-        class Sink:
-            def write(self, event: dict[str, Any]) -> None:
-                seen.append(event)
-
-        metricdsl.configure(enabled=False, sinks=[Sink()])
+        sink = Collect()
+        metricdsl.configure(enabled=False, sinks=[sink])
 
         @telemetry.test_outer.run
         def work() -> str:
@@ -474,13 +535,64 @@ class TestDisabled:
             return "ran"
 
         assert work() == "ran"
+        for kind in ("async", "gen", "asyncgen"):
+            error = ValueError(kind)
+            with pytest.raises(ValueError) as caught:
+                _drive(kind, telemetry.test_outer.run(_KINDS[kind])(error))
+            assert caught.value is error
         with telemetry.test_outer.span() as span:
             span.record(count=1).increment(count=1).fail("x")
             assert current_span() is None
         telemetry.test_outer.emit()
         telemetry.record(count=1)
-        assert seen == []
+        assert sink.events == []
         assert metricdsl.stats()["emitted"] == 0
+
+
+def _sync_kind(error: Exception, *, flag: bool = False) -> None:
+    """A plain function."""
+    raise error
+
+
+async def _async_kind(error: Exception, *, flag: bool = False) -> None:
+    """A coroutine function."""
+    await asyncio.sleep(0)
+    raise error
+
+
+def _gen_kind(error: Exception, *, flag: bool = False) -> Iterator[int]:
+    """A generator function."""
+    yield 1
+    raise error
+
+
+async def _asyncgen_kind(error: Exception, *, flag: bool = False) -> AsyncIterator[int]:
+    """An async generator function."""
+    yield 1
+    raise error
+
+
+_KINDS: dict[str, Any] = {
+    "sync": _sync_kind,
+    "async": _async_kind,
+    "gen": _gen_kind,
+    "asyncgen": _asyncgen_kind,
+}
+
+
+def _drive(kind: str, result: Any) -> None:
+    """Run what a function of ``kind`` returned to its end."""
+    if kind == "async":
+        asyncio.run(result)
+    elif kind == "gen":
+        list(result)
+    elif kind == "asyncgen":
+
+        async def consume() -> None:
+            async for _ in result:
+                pass
+
+        asyncio.run(consume())
 
 
 def _python(code: str, **env: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import threading
@@ -65,6 +66,11 @@ class TestConfigure:
             ({"timeout": True}, "a positive number; got True"),
             ({"flush_interval": -1}, "a positive number; got -1"),
             ({"cancellation": [ValueError, "x"]}, "exception classes; got 'x'"),
+            ({"sinks": "log"}, "expects a list of sinks; got 'log'"),
+            ({"processors": 5}, "expects a list of processors; got 5"),
+            ({"cancellation": ValueError}, "a list of exception classes; got <class"),
+            ({"headers": ["a"]}, "a mapping of header names to values; got ['a']"),
+            ({"outbox": 5}, "expects a path, or ''; got 5"),
         ],
     )
     def test_an_unusable_value_raises_and_changes_nothing(
@@ -204,6 +210,46 @@ class TestSinks:
         assert old.flushed == 1
         assert len(old.events) == 1
 
+    def test_a_failing_sink_that_cannot_be_shown_is_still_counted(
+        self, telemetry: Any, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        class Broken:
+            def write(self, event: dict[str, Any]) -> None:
+                raise OSError("disk full")
+
+            def __repr__(self) -> str:
+                raise RuntimeError("cannot repr")
+
+        metricdsl.configure(validation="warn", sinks=[Broken()])
+        telemetry.test_outer.emit()
+        assert metricdsl.stats()["dropped"]["sink_error"] == 1
+        assert "disk full" in capsys.readouterr().err
+
+    def test_no_network_traffic_happens_without_an_endpoint(self) -> None:
+        """Every socket connection in the process is recorded: none is made,
+        and the sender is not even imported."""
+        done = _run(
+            "import socket, sys\n"
+            "connections = []\n"
+            "real = socket.socket.connect\n"
+            "def connect(sock, address):\n"
+            "    connections.append(address)\n"
+            "    return real(sock, address)\n"
+            "socket.socket.connect = connect\n"
+            "socket.socket.connect_ex = connect\n"
+            "import metricdsl\n"
+            "t = metricdsl.telemetry\n"
+            "@t.metric_setupThing.run(component='editor')\n"
+            "def work():\n"
+            "    t.metric_setupThing.emit(component='viewer')\n"
+            "work()\n"
+            "metricdsl.flush()\n"
+            "metricdsl.shutdown()\n"
+            "print(connections, 'metricdsl._sender' in sys.modules)\n",
+        )
+        assert done.stdout.strip() == "[] False"
+        assert done.stderr.count("metric_setupThing") == 2
+
     def test_metricdsl_sinks_names_the_sinks(self, tmp_path: Path) -> None:
         path = tmp_path / "events.jsonl"
         done = _run(
@@ -256,6 +302,22 @@ class TestStats:
             thread.join()
         assert metricdsl.stats()["emitted"] == 4000
 
+    def test_a_sink_whose_figures_are_broken_does_not_break_stats(
+        self, telemetry: Any
+    ) -> None:
+        class Odd(Collect):
+            def stats(self) -> dict[str, Any]:
+                return {"sent": "many", "dropped": None}
+
+        class Good(Collect):
+            def stats(self) -> dict[str, Any]:
+                return {"sent": 2}
+
+        metricdsl.configure(sinks=[Odd(), Good()])
+        telemetry.test_outer.emit()
+        stats = metricdsl.stats()
+        assert (stats["emitted"], stats["sent"]) == (1, 2)
+
     def test_a_sinks_own_figures_are_added(self, telemetry: Any) -> None:
         class Counting(Collect):
             def stats(self) -> dict[str, Any]:
@@ -286,6 +348,20 @@ class TestFlushAndShutdown:
         telemetry.test_outer.emit()
         assert metricdsl.flush(timeout=0.1) is False
 
+    def test_a_sink_whose_flush_raises_is_reported_not_raised(
+        self, telemetry: Any, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        class Failing(Collect):
+            def flush(self, timeout: float) -> bool:
+                raise OSError("flush broke")
+
+        good = Collect()
+        metricdsl.configure(sinks=[Failing(), good])
+        telemetry.test_outer.emit()
+        assert metricdsl.flush(timeout=1) is False
+        assert good.flushed == 1
+        assert "flush broke" in capsys.readouterr().err
+
     def test_after_shutdown_events_still_reach_fresh_sinks(
         self, telemetry: Any, tmp_path: Path
     ) -> None:
@@ -297,6 +373,42 @@ class TestFlushAndShutdown:
         metricdsl.flush()
         counts = [json.loads(line)["count"] for line in path.read_text().splitlines()]
         assert counts == [1, 2]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_is_not_stuck_on_a_lock_another_thread_held() -> None:
+    """fork() copies a lock held by another thread as held, and that thread
+    does not exist in the child: metricdsl's locks must be usable there."""
+    done = _run(
+        "import os, threading, time\n"
+        "import metricdsl\n"
+        "from metricdsl import _selflog\n"
+        "from metricdsl._config import LOCK\n"
+        "metricdsl.configure(sinks=['null'], validation='warn')\n"
+        "holding = threading.Event()\n"
+        "def hold():\n"
+        "    with LOCK, _selflog._lock:\n"
+        "        holding.set()\n"
+        "        time.sleep(0.3)\n"
+        "threading.Thread(target=hold).start()\n"
+        "holding.wait()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    metricdsl.stats()\n"
+        "    _selflog.warn_limited('metricdsl.child_spoke')\n"
+        "    os._exit(0)\n"
+        "deadline = time.monotonic() + 20\n"
+        "while time.monotonic() < deadline:\n"
+        "    if os.waitpid(pid, os.WNOHANG) != (0, 0):\n"
+        "        print('child done')\n"
+        "        break\n"
+        "    time.sleep(0.05)\n"
+        "else:\n"
+        "    os.kill(pid, 9)\n"
+        "    print('child stuck')\n",
+    )
+    assert done.stdout.strip() == "child done"
+    assert "metricdsl.child_spoke" in done.stderr
 
 
 def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import stat
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -194,6 +195,67 @@ class TestNullSink:
         assert metricdsl.stats()["emitted"] == 1
 
 
+def test_an_int_past_64_bits_is_written_as_a_json_number(
+    telemetry: Any, tmp_path: Path
+) -> None:
+    """Any int is a valid int value; orjson refuses those past 64 bits."""
+    path = tmp_path / "events.jsonl"
+    metricdsl.configure(sinks=[f"jsonl:{path}"])
+    telemetry.test_outer.emit(count=2**70)
+    telemetry.test_outer.emit(count=-(2**64))
+    assert metricdsl.flush() is True
+    counts = [json.loads(line)["count"] for line in path.read_text().splitlines()]
+    assert counts == [2**70, -(2**64)]
+    assert json.loads(dumps({"n": 2**70, "s": "é"})) == {"n": 2**70, "s": "é"}
+
+
+def test_a_signal_handler_that_flushes_during_a_batch_write_returns(
+    tmp_path: Path,
+) -> None:
+    """A handler (SIGTERM: "flush before exit") runs between two bytecodes of
+    whatever the main thread does, also inside the sink writing a batch; its
+    flush() must return and every event still reach the file."""
+    path = tmp_path / "events.jsonl"
+    definitions = tmp_path / "defs.yaml"
+    definitions.write_text(TEST_DEFINITIONS)
+    program = textwrap.dedent(
+        f"""
+        import signal
+        import metricdsl
+        t = metricdsl.load({str(definitions)!r})
+        metricdsl.configure(sinks=["jsonl:{path}"], validation="off")
+        flushed = []
+        signal.signal(
+            signal.SIGUSR1,
+            lambda *_: (t.test_inner.emit(), flushed.append(metricdsl.flush())),
+        )
+
+        class Interrupting:
+            # rendered while the batch is written: the signal arrives then
+            def __str__(self):
+                signal.raise_signal(signal.SIGUSR1)
+                return "rendered"
+
+        t.test_outer.emit(label=Interrupting())
+        for n in range(300):
+            t.test_outer.emit(count=n)
+        metricdsl.flush()
+        print(flushed)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[False]"  # ran inside the write: not all went
+    names = [json.loads(x)["metricName"] for x in path.read_text().splitlines()]
+    assert (names.count("test_outer"), names.count("test_inner")) == (301, 1)
+
+
 def test_values_json_lacks_are_rendered_as_strings() -> None:
     from decimal import Decimal
 
@@ -212,12 +274,36 @@ def _run_program(tmp_path: Path, body: str) -> None:
     run_python(str(program))
 
 
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("cannot str")
+
+    __repr__ = __str__
+
+
+def _circular() -> list[Any]:
+    loop: list[Any] = []
+    loop.append(loop)
+    return loop
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"loop": _circular()},
+        {"odd": Unprintable()},
+        {"big": 2**70, "odd": Unprintable()},  # past orjson, into json
+    ],
+    ids=["circular", "str-fails", "str-fails-past-orjson"],
+)
 def test_an_event_that_cannot_be_rendered_is_counted_and_the_rest_written(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: dict[str, Any]
 ) -> None:
+    """Off mode lets any object through; one that cannot be rendered at all
+    costs its own event, never the batch."""
     sink = JsonlSink(tmp_path / "events.jsonl")
     sink.write({"metricName": "a_b", "n": 1})
-    sink.write({"metricName": "bad_one", 1: "a key JSON cannot have"})
+    sink.write({"metricName": "bad_one", **bad})
     sink.write({"metricName": "a_b", "n": 2})
     assert sink.write_out() is True
     lines = (tmp_path / "events.jsonl").read_text().splitlines()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import random
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -16,6 +18,8 @@ import pytest
 
 import metricdsl
 from metricdsl import MetricValidationError, current_span, wrap_context
+
+from .support import Collect
 
 HEX16 = re.compile(r"^[0-9a-f]{16}$")
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -89,19 +93,38 @@ class TestEvent:
     def test_sensitive_values_are_redacted_before_any_sink(
         self, telemetry: Any, captured: Any
     ) -> None:
-        seen: list[dict[str, Any]] = []
-
-        class Sink:
-            def write(self, event: dict[str, Any]) -> None:
-                seen.append(event)
-
-        metricdsl.configure(sinks=[Sink()])
+        sink = Collect()
+        metricdsl.configure(sinks=[sink])
         with telemetry.test_outer.span(secret="hunter2") as span:
             assert span.fields["secret"] == "hunter2"  # the program still sees it
         telemetry.test_outer.emit(secret="hunter2")
         assert [e["secret"] for e in captured.events] == ["<redacted>"] * 2
-        assert [e["secret"] for e in seen] == ["<redacted>"] * 2
+        assert [e["secret"] for e in sink.events] == ["<redacted>"] * 2
         captured.assert_no_match("hunter2")
+
+    def test_a_global_field_made_sensitive_is_redacted_in_every_event(
+        self, tmp_path: Any, captured: Any
+    ) -> None:
+        """A file may redefine a global field as sensitive: metrics that do not
+        list it carry it too (recorded, emitted or taken from an exception)."""
+        path = tmp_path / "defs.yaml"
+        path.write_text(
+            "types:\n"
+            "  - {name: requestId, sensitive: true, description: Secret here.}\n"
+            "metrics:\n"
+            "  - {name: test_plain, description: Lists no fields.}\n"
+        )
+        plain = metricdsl.load(path).test_plain
+
+        class ClientError(Exception):
+            response = {"ResponseMetadata": {"RequestId": "req-1"}}
+
+        plain.emit(requestId="abc")
+        with plain.span() as span:
+            span.record(requestId="def")
+        with pytest.raises(ClientError), plain.span():
+            raise ClientError()
+        assert [e["requestId"] for e in captured.events] == ["<redacted>"] * 3
 
 
 class TestIds:
@@ -185,6 +208,28 @@ class TestFailures:
         assert frames[-1].name == "_raise_boom"
         assert frames[-1].line == 'raise Boom("it broke")'
 
+    def test_the_users_exception_wins_over_a_failure_inside_metricdsl(
+        self, telemetry: Any, captured: Any, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Strict mode raises a failing processor's error, but not in place of
+        the user's own exception on its way out."""
+
+        def broken(logger: Any, method: str, event: dict[str, Any]) -> Any:
+            raise RuntimeError("processor bug")
+
+        metricdsl.configure(processors=[broken])
+        error = Boom("mine")
+        with pytest.raises(Boom) as caught, telemetry.test_outer.span():
+            raise error
+        assert caught.value is error
+        run = telemetry.test_outer.run(_raise_boom)
+        with pytest.raises(Boom):
+            run()
+        assert "processor bug" in capsys.readouterr().err
+        with pytest.raises(RuntimeError, match="processor bug"):
+            with telemetry.test_outer.span():
+                pass
+
     def test_the_code_attribute_gives_the_reason(
         self, telemetry: Any, captured: Any
     ) -> None:
@@ -247,6 +292,10 @@ class TestFailures:
             ('{"credentials": "abc"}', '{"credentials": <redacted>}'),
             ("Authorization: Bearer abc.def-ghi", "Authorization: Bearer <redacted>"),
             ("key AKIAIOSFODNN7EXAMPLE used", "key <redacted> used"),
+            ("x-api-key: k1, y", "x-api-key: <redacted>, y"),
+            ("AWS_SECRET_ACCESS_KEY=abc/def", "AWS_SECRET_ACCESS_KEY=<redacted>"),
+            ("'myTokens'='a b'", "'myTokens'=<redacted>"),
+            ("tokenizer ran", "tokenizer ran"),
             ("nothing secret here", "nothing secret here"),
         ],
     )
@@ -311,6 +360,89 @@ class TestFailures:
         assert (first["requestId"], first["httpStatusCode"]) == ("abc-123", "502")
         assert second["httpStatusCode"] == "404"
         assert "requestId" not in second
+
+    def test_an_exception_with_broken_attributes_still_gives_its_event(
+        self, telemetry: Any, captured: Any
+    ) -> None:
+        """``code`` and ``response`` are read from the user's exception: one
+        that raises when read costs those details, never the event."""
+
+        class Odd(Exception):
+            @property
+            def code(self) -> str:
+                raise RuntimeError("no code")
+
+            @property
+            def response(self) -> Any:
+                raise RuntimeError("no response")
+
+            @property
+            def status_code(self) -> int:
+                raise RuntimeError("no status")
+
+        error = Odd("odd")
+        with pytest.raises(Odd) as caught, telemetry.test_outer.span():
+            raise error
+        assert caught.value is error
+        with telemetry.test_outer.span() as span:
+            span.fail(Odd("handled"))
+
+        class Unprintable(Exception):
+            def __str__(self) -> str:
+                raise RuntimeError("no str")
+
+        with pytest.raises(ValueError), telemetry.test_outer.span():
+            raise ValueError("outer") from Unprintable()
+        escaped, failed, chained = captured.events
+        assert chained["reasonDesc"] == "ValueError: outer | Unprintable: <unprintable>"
+        assert (escaped["result"], escaped["reason"]) == ("Failed", "Odd")
+        assert escaped["reasonDesc"] == "Odd: odd"
+        assert "httpStatusCode" not in escaped
+        assert (failed["result"], failed["reason"]) == ("Failed", "Odd")
+
+    def test_a_huge_message_is_scrubbed_without_stalling_the_program(
+        self, tmp_path: Any
+    ) -> None:
+        """Scrubbing runs on the caller's thread when the span ends: a message
+        of megabytes (a blob, a dump, no spaces) must not hold it up. Run in a
+        child process that must finish; never a wall-clock limit."""
+        program = (
+            "from metricdsl.testing import capture\n"
+            "import metricdsl\n"
+            f"t = metricdsl.load({str(tmp_path / 'defs.yaml')!r})\n"
+            "for message in ('token' * 200_000, 'a' * 1_000_000, 'x=' * 300_000):\n"
+            "    with capture() as c:\n"
+            "        try:\n"
+            "            with t.test_outer.span():\n"
+            "                raise ValueError(message)\n"
+            "        except ValueError:\n"
+            "            pass\n"
+            "        with t.test_outer.span() as span:\n"
+            "            span.record(reasonDesc=message)\n"
+            "    assert [len(e['reasonDesc']) for e in c.events] == [350, 350]\n"
+            "print('done')\n"
+        )
+        from .conftest import TEST_DEFINITIONS
+
+        (tmp_path / "defs.yaml").write_text(TEST_DEFINITIONS)
+        done = subprocess.run(
+            [sys.executable, "-c", program],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.stdout.strip() == "done", done.stderr
+
+    def test_the_users_home_is_scrubbed_only_as_a_whole_path(
+        self, telemetry: Any, captured: Any
+    ) -> None:
+        home = os.path.expanduser("~")
+        with pytest.raises(Boom), telemetry.test_outer.span():
+            raise Boom(f"{home}fs/data is not {home}")
+        desc = captured.events[0]["reasonDesc"]
+        assert desc.endswith("is not ~")
+        assert "~fs" not in desc
 
     def test_recorded_values_win_over_the_exception(
         self, telemetry: Any, captured: Any
@@ -427,6 +559,36 @@ class TestCancellation:
         event = captured.events[0]
         assert (event["result"], event["reason"]) == ("Cancelled", "GeneratorExit")
 
+    def test_a_generator_dropped_before_it_finished_is_cancelled(
+        self, telemetry: Any, captured: Any
+    ) -> None:
+        @telemetry.test_outer.run
+        def numbers() -> Any:
+            yield 1
+            yield 2
+
+        @telemetry.test_inner.run
+        async def ticks() -> Any:
+            yield 1
+            yield 2
+
+        gen = numbers()
+        next(gen)
+        cycle: list[Any] = [gen]
+        cycle.append(cycle)  # only the garbage collector frees it
+        del gen, cycle
+        gc.collect()
+
+        async def main() -> None:
+            agen = ticks()
+            await agen.__anext__()
+            del agen  # asyncio's finaliser closes it on the loop
+            await asyncio.sleep(0.01)
+
+        asyncio.run(main())
+        results = [(e["metricName"], e["result"]) for e in captured.events]
+        assert results == [("test_outer", "Cancelled"), ("test_inner", "Cancelled")]
+
     def test_configured_exception_classes_count_as_cancelled(
         self, telemetry: Any, captured: Any
     ) -> None:
@@ -504,6 +666,65 @@ class TestSpanObject:
         span.record(count=1)
         assert metricdsl.stats()["invalid"] == 1
 
+    def test_fail_on_an_ended_span_is_a_violation(
+        self, telemetry: Any, captured: Any
+    ) -> None:
+        with telemetry.test_outer.span() as span:
+            pass
+        with pytest.raises(MetricValidationError, match="ended"):
+            span.fail("tooLate")
+        assert captured.events[0]["result"] == "Succeeded"
+
+    def test_increment_by_a_bool_is_a_violation(
+        self, telemetry: Any, captured: Any
+    ) -> None:
+        with telemetry.test_outer.span() as span:
+            with pytest.raises(MetricValidationError, match="count"):
+                span.increment(count=True)
+            span.increment(count=2)
+        assert captured.events[0]["count"] == 2
+
+    def test_increments_from_many_threads_lose_no_count(
+        self, telemetry: Any, captured: Any
+    ) -> None:
+        """Worker threads share the span through wrap_context; every one of
+        their increments counts (switching threads as often as possible)."""
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        try:
+            with telemetry.test_outer.span() as span:
+
+                def work() -> None:
+                    for _ in range(5000):
+                        span.increment(count=1, ratio=0.5)
+
+                threads = [
+                    threading.Thread(target=wrap_context(work)) for _ in range(8)
+                ]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+        finally:
+            sys.setswitchinterval(interval)
+        event = captured.events[0]
+        assert (event["count"], event["ratio"]) == (40_000, 20_000.0)
+
+    def test_a_span_emits_one_event_however_often_it_is_exited(
+        self, telemetry: Any
+    ) -> None:
+        sink = Collect()
+        metricdsl.configure(validation="warn", sinks=[sink])
+        span = telemetry.test_outer.span()
+        with span:
+            with span:  # misuse: warned, not raised
+                pass
+        span.__exit__(None, None, None)
+        with span:  # an ended span entered again: nothing new
+            pass
+        assert len(sink.events) == 1
+        assert current_span() is None
+
     def test_a_span_entered_twice_is_misuse(
         self, telemetry: Any, captured: Any
     ) -> None:
@@ -544,31 +765,48 @@ class TestRequiredFields:
     def test_warn_mode_emits_the_event_with_missing_fields(
         self, telemetry: Any, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        seen: list[dict[str, Any]] = []
-
-        class Sink:
-            def write(self, event: dict[str, Any]) -> None:
-                seen.append(event)
-
-        metricdsl.configure(validation="warn", sinks=[Sink()])
+        sink = Collect()
+        metricdsl.configure(validation="warn", sinks=[sink])
         with telemetry.test_required.span():
             pass
         telemetry.test_required.emit()
-        assert [e["missingFields"] for e in seen] == ["component", "component"]
+        assert [e["missingFields"] for e in sink.events] == ["component", "component"]
         assert metricdsl.stats()["invalid"] == 2
         assert capsys.readouterr().err.count("metricdsl.field_invalid") == 1
 
+    def test_several_missing_fields_are_listed_comma_separated(
+        self, tmp_path: Any
+    ) -> None:
+        path = tmp_path / "defs.yaml"
+        path.write_text(
+            "types:\n"
+            "  - {name: first, description: x}\n"
+            "  - {name: second, type: int, description: x}\n"
+            "  - {name: third, description: x}\n"
+            "metrics:\n"
+            "  - name: test_many\n"
+            "    description: x\n"
+            "    metadata: [{type: first}, {type: second}, {type: third}]\n"
+        )
+        many = metricdsl.load(path).test_many
+        sink = Collect()
+        metricdsl.configure(validation="warn", sinks=[sink])
+        with many.span(second=2):
+            pass
+        many.emit()
+        assert [e["missingFields"] for e in sink.events] == [
+            "first, third",
+            "first, second, third",
+        ]
+
     def test_off_mode_does_not_check_required_fields(self, telemetry: Any) -> None:
-        seen: list[dict[str, Any]] = []
-
-        class Sink:
-            def write(self, event: dict[str, Any]) -> None:
-                seen.append(event)
-
-        metricdsl.configure(validation="off", sinks=[Sink()])
+        sink = Collect()
+        metricdsl.configure(validation="off", sinks=[sink])
         with telemetry.test_required.span():
             pass
-        assert "missingFields" not in seen[0]
+        telemetry.test_required.emit()
+        assert [e.get("missingFields") for e in sink.events] == [None, None]
+        assert metricdsl.stats()["invalid"] == 0
 
 
 class TestContext:
@@ -687,6 +925,67 @@ class TestContext:
 
         asyncio.run(main())
         _assert_no_crosstalk(captured.events, tasks_count * rounds)
+
+    def test_a_span_ended_in_another_task_still_emits_once(
+        self, telemetry: Any, captured: Any
+    ) -> None:
+        span = telemetry.test_outer.span()
+
+        async def begin() -> Any:
+            span.__enter__()
+            return current_span()
+
+        async def end() -> Any:
+            span.__exit__(None, None, None)
+            return current_span()
+
+        async def main() -> None:
+            assert await asyncio.create_task(begin()) is span
+            assert await asyncio.create_task(end()) is None
+            assert current_span() is None
+
+        asyncio.run(main())
+        assert span.ended is True
+        assert [e["result"] for e in captured.events] == ["Succeeded"]
+
+    def test_a_task_that_ends_the_span_it_inherited_is_left_with_the_parent(
+        self, telemetry: Any, captured: Any
+    ) -> None:
+        async def main() -> None:
+            with telemetry.test_outer.span() as outer:
+                inner = telemetry.test_inner.span().__enter__()
+
+                async def end_it() -> Any:
+                    inner.__exit__(None, None, None)
+                    return current_span()
+
+                assert await asyncio.create_task(end_it()) is outer
+                assert current_span() is inner  # this context still holds it
+
+        asyncio.run(main())
+        assert [e["metricName"] for e in captured.events] == [
+            "test_inner",
+            "test_outer",
+        ]
+
+    def test_recording_from_a_task_that_outlived_its_span_is_a_violation(
+        self, telemetry: Any, captured: Any
+    ) -> None:
+        async def main() -> None:
+            late = asyncio.Event()
+
+            async def background() -> None:
+                await late.wait()
+                with pytest.raises(MetricValidationError, match="ended"):
+                    telemetry.test_outer.record(count=1)
+
+            with telemetry.test_outer.span():
+                task = asyncio.create_task(background())
+            late.set()
+            await task
+
+        asyncio.run(main())
+        assert "count" not in captured.events[0]
 
     def test_a_task_inherits_the_span_that_created_it(
         self, telemetry: Any, captured: Any

@@ -14,15 +14,7 @@ import metricdsl
 from metricdsl import MetricValidationError
 
 from .conftest import TEST_DEFINITIONS
-from .support import clean_env, run_python
-
-
-class Collect:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def write(self, event: dict[str, Any]) -> None:
-        self.events.append(event)
+from .support import Collect, clean_env, run_python
 
 
 class TestKinds:
@@ -136,6 +128,91 @@ class TestKinds:
         event = captured.events[0]
         assert event["component"] == "editor"
         assert event["count"] == 9
+
+
+class Unprintable:
+    """A value whose repr() fails (as an ORM object's may, once detached)."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("cannot repr")
+
+    __str__ = __repr__
+
+
+class TestOddValues:
+    def test_a_value_whose_repr_fails_is_reported_like_any_other(
+        self, telemetry: Any, captured: Any
+    ) -> None:
+        with pytest.raises(MetricValidationError) as caught:
+            telemetry.test_outer.emit(count=Unprintable())
+        assert str(caught.value).startswith(
+            "test_outer: field 'count' has the wrong type; expected an int"
+        )
+        assert "Unprintable" in str(caught.value)
+
+    def test_a_value_whose_repr_fails_is_dropped_in_warn_mode(
+        self, telemetry: Any, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        sink = Collect()
+        metricdsl.configure(validation="warn", sinks=[sink])
+        telemetry.test_outer.emit(count=Unprintable(), label="kept")
+        with telemetry.test_outer.span() as span:
+            span.record(flag=Unprintable())
+            telemetry.test_outer.record(ratio=Unprintable())
+            span.increment(count=Unprintable())
+        assert sink.events[0]["label"] == "kept"
+        assert "count" not in sink.events[0]
+        assert not {"flag", "ratio", "count"} & set(sink.events[1])
+        assert metricdsl.stats()["invalid"] == 4
+        warning = json.loads(capsys.readouterr().err.splitlines()[0])
+        assert warning["field"] == "count"
+        assert "Unprintable" in warning["got"]
+
+    def test_an_unforeseen_failure_inside_metricdsl_is_logged_not_raised(
+        self, telemetry: Any, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Whatever goes wrong while metricdsl looks at a value (here a hash
+        that raises), outside strict mode the call returns."""
+
+        class Hostile(str):
+            def __hash__(self) -> int:
+                raise RuntimeError("hostile hash")
+
+        sink = Collect()
+        metricdsl.configure(validation="warn", sinks=[sink])
+        metric = telemetry.test_outer
+        metric.emit(component=Hostile("editor"))
+        metric.run(component=Hostile("editor"))(lambda: None)()
+        with metric.span(component=Hostile("editor")) as span:
+            span.record(component=Hostile("editor"))
+            span.increment(level=Hostile("x"))
+            metric.record(component=Hostile("editor"))
+            telemetry.record(component=Hostile("editor"))
+        assert len(sink.events) == 2  # the emit failed; both spans emitted
+        err = capsys.readouterr().err
+        assert "metricdsl.internal_error" in err
+        assert "hostile hash" in err
+        metricdsl.configure(validation="strict")
+        with pytest.raises(RuntimeError, match="hostile hash"):
+            metric.emit(component=Hostile("editor"))
+
+
+class TestErrors:
+    def test_every_error_derives_from_metricdsl_error_and_its_builtin(self) -> None:
+        assert issubclass(metricdsl.MetricValidationError, ValueError)
+        assert issubclass(metricdsl.DefinitionError, ValueError)
+        assert issubclass(metricdsl.NoActiveSpanError, MetricValidationError)
+        assert issubclass(metricdsl.UnknownMetricError, AttributeError)
+        assert issubclass(metricdsl.UnknownMetricError, KeyError)
+        for error in (
+            metricdsl.DefinitionError,
+            MetricValidationError,
+            metricdsl.NoActiveSpanError,
+            metricdsl.UnknownMetricError,
+            metricdsl.ConfigurationError,
+            metricdsl.UsageError,
+        ):
+            assert issubclass(error, metricdsl.MetricDslError)
 
 
 class TestModes:
@@ -268,27 +345,69 @@ async def main():
     async with m.span(count="y"):
         m.record(ratio=float("nan"))
 asyncio.run(main())
+
+# values and objects that break when metricdsl looks at them
+class Unprintable:
+    def __repr__(self):
+        raise RuntimeError("cannot repr")
+    __str__ = __repr__
+class Caseless(str):  # its own __eq__ makes it unhashable
+    def __eq__(self, other):
+        return self.lower() == str(other).lower()
+class OddError(Exception):
+    @property
+    def code(self):
+        raise RuntimeError("no code")
+class BrokenSink:
+    def write(self, event):
+        raise OSError("disk full")
+    def __repr__(self):
+        raise RuntimeError("cannot repr")
+m.emit(reasonDesc=None)
+m.emit(reasonDesc=5)
+m.emit(count=Unprintable(), label=Unprintable())
+m.emit(component=Caseless("Editor"))
+with m.span(label=Unprintable()) as span:
+    span.record(count=Unprintable()).increment(count=Unprintable(), ratio=True)
+    m.record(flag=Unprintable())
+    t.record(level=Unprintable())
+try:
+    with m.span():
+        raise OddError("x")
+except OddError:
+    pass
+with m.span() as span:
+    span.fail(OddError("y"))
+span.fail("after the end")
+metricdsl.configure(sinks=[BrokenSink(), "null"])
+m.emit(label="to a broken sink")
 print("survived", json.dumps(metricdsl.stats()["invalid"]))
 """
 
 
-def test_nothing_raises_in_warn_mode(tmp_path: Path) -> None:
-    """A program full of mistakes runs to its end in warn mode (a subprocess,
-    so nothing of the test run's strict default leaks in)."""
+@pytest.mark.parametrize("mode", ["warn", "off"])
+def test_nothing_raises_outside_strict_mode(tmp_path: Path, mode: str) -> None:
+    """A program full of mistakes runs to its end in warn and off modes (a
+    subprocess, so nothing of the test run's strict default leaks in)."""
     definitions = tmp_path / "defs.yaml"
     definitions.write_text(TEST_DEFINITIONS)
     program = tmp_path / "program.py"
     program.write_text(textwrap.dedent(WARN_PROGRAM))
-    done = run_python(str(program), str(definitions))
+    done = run_python(
+        str(program), str(definitions), env=clean_env(METRICDSL_VALIDATION=mode)
+    )
     lines = done.stdout.split()
     assert lines[:3] == ["ran", "[1,", "2]"]
     assert lines[3] == "survived"
-    assert int(lines[4]) >= 19
+    assert "Traceback" not in done.stderr
     warnings = [json.loads(line) for line in done.stderr.splitlines()]
     events = {w["event"] for w in warnings}
-    assert events == {
-        "metricdsl.field_invalid",
-        "metricdsl.record_unmatched",
-        "metricdsl.span_misused",
-    }
-    assert "Traceback" not in done.stderr
+    assert "metricdsl.internal_error" not in events
+    if mode == "warn":
+        assert int(lines[4]) >= 30
+        assert events >= {
+            "metricdsl.field_invalid",
+            "metricdsl.record_unmatched",
+            "metricdsl.span_misused",
+            "metricdsl.sink_failed",
+        }
