@@ -18,8 +18,8 @@ from typing import Any, Final
 
 import yaml
 
-from ._errors import DefinitionError
-from ._yamlread import Location, NodeReader, describe, hint, quoted
+from ._errors import DefinitionError, did_you_mean
+from ._yamlread import Location, NodeReader, describe, quoted
 
 __all__ = [
     "GLOBAL_TYPES",
@@ -495,7 +495,7 @@ class _Reader(NodeReader):
                     f"metric {raw.name!r} uses an undefined type",
                     "a type defined in a loaded file or a global field",
                     repr(type_name),
-                    hint(type_name, types),
+                    did_you_mean(type_name, types),
                     at=where,
                 )
                 continue

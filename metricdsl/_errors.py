@@ -18,6 +18,8 @@ ValueError`` / ``except KeyError`` clauses keep working.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "Problem",
     "UnknownMetricError",
     "UsageError",
+    "did_you_mean",
 ]
 
 
@@ -97,3 +100,12 @@ class UnknownMetricError(MetricDslError, AttributeError, KeyError):
     def __str__(self) -> str:
         # KeyError would show the repr of the message; show the message itself.
         return str(self.args[0])
+
+
+def did_you_mean(given: str, choices: Iterable[str], most: int = 1) -> str | None:
+    """``did you mean 'x'?`` (or ``'x' or 'y'``) when choices are close to what
+    was given; the hint every metricdsl message ends with."""
+    close = difflib.get_close_matches(given, list(choices), n=most, cutoff=0.6)
+    if not close:
+        return None
+    return "did you mean " + " or ".join(repr(c) for c in close) + "?"

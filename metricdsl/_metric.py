@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 import inspect
 import os
@@ -28,7 +27,12 @@ from ._definitions import (
     Override,
     load_definitions,
 )
-from ._errors import NoActiveSpanError, UnknownMetricError, UsageError
+from ._errors import (
+    NoActiveSpanError,
+    UnknownMetricError,
+    UsageError,
+    did_you_mean,
+)
 from ._pipeline import dispatch
 from ._span import (
     LIVE,
@@ -514,10 +518,10 @@ class Telemetry:
         return len(self._metrics)
 
     def _unknown(self, name: str) -> UnknownMetricError:
-        close = difflib.get_close_matches(name, list(self._metrics), n=3, cutoff=0.6)
         message = f"no metric named {name!r} in {', '.join(self.paths)}"
-        if close:
-            message += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+        hint = did_you_mean(name, self._metrics, most=3)
+        if hint:
+            message += f"; {hint}"
         return UnknownMetricError(name, message)
 
     def __dir__(self) -> list[str]:

@@ -13,14 +13,13 @@ the slow path, which explains the problem and acts on it by mode:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any, Final
 
 from . import _selflog
 from ._config import STATE
 from ._definitions import GLOBAL_TYPES, FieldType, MetricDefinition
-from ._errors import MetricValidationError, NoActiveSpanError
+from ._errors import MetricValidationError, NoActiveSpanError, did_you_mean
 from ._pipeline import count_invalid
 
 __all__ = ["Checker", "report", "show"]
@@ -126,7 +125,7 @@ class Checker:
             if spec is None:
                 if repeated(self.metric, name, "unknown"):
                     continue
-                hint = _hint(name, self.specs)
+                hint = did_you_mean(name, self.specs)
                 report(
                     self.metric,
                     name,
@@ -225,8 +224,3 @@ def show(value: Any) -> str:
     if len(shown) > 60:
         shown = shown[:57] + "..."
     return f"{shown} ({type(value).__name__})"
-
-
-def _hint(name: str, choices: Mapping[str, Any]) -> str | None:
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None

@@ -16,7 +16,6 @@ caller wants numbers.
 from __future__ import annotations
 
 import codecs
-import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -25,14 +24,14 @@ from typing import Final
 
 import yaml
 
-from ._errors import Problem
+from ._errors import Problem, did_you_mean
 
 try:  # the C parser is several times faster; it is optional in PyYAML
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
-__all__ = ["Location", "NodeReader", "describe", "hint", "quoted"]
+__all__ = ["Location", "NodeReader", "describe", "quoted"]
 
 _TAG: Final = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _BOOL, _NULL = (
@@ -127,12 +126,6 @@ def quoted(names: Iterable[str], last: str = "or") -> str:
     if len(items) == 1:
         return items[0]
     return ", ".join(items[:-1]) + f" {last} " + items[-1]
-
-
-def hint(given: str, choices: Iterable[str]) -> str | None:
-    """``did you mean 'x'?`` when one of the choices is close to what was given."""
-    close = difflib.get_close_matches(given, list(choices), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
 
 
 class NodeReader:
@@ -284,7 +277,7 @@ class NodeReader:
                     f"unknown key in {what}",
                     "one of " + quoted(sorted(keys)),
                     repr(key),
-                    hint(key, keys),
+                    did_you_mean(key, keys),
                 )
             elif key in result:
                 first = self.where(key_nodes[key])
@@ -416,7 +409,7 @@ class NodeReader:
                 f"{what} is not known",
                 "one of " + quoted(choices),
                 repr(value),
-                hint(value, choices),
+                did_you_mean(value, choices),
             )
             return None
         return value

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from metricdsl._yamlread import Location, NodeReader, describe, hint, quoted
+from metricdsl._errors import did_you_mean as hint
+from metricdsl._yamlread import Location, NodeReader, describe, quoted
 
 
 def read(path: Path, *, required: tuple[str, ...] = ()) -> list[str]:
