@@ -150,7 +150,8 @@ class Sender:
                 self.dropped["shutdown"] = self.dropped.get("shutdown", 0) + 1
                 return
             queue = self._queue
-            if not queue:
+            first = not queue
+            if first:
                 self._since = time.monotonic()
             queue.append(data)
             self._written += 1
@@ -158,10 +159,7 @@ class Sender:
             overflowed = 0
             if len(queue) > self._max_events or self._queued_bytes > self._max_bytes:
                 overflowed = self._overflow()
-            if self._thread is None:
-                self._start()
-            elif self._idle and len(queue) >= self._batch_size:
-                self._changed.notify()
+            self._wake(first, len(queue))
         if overflowed:
             _selflog.warn_limited(
                 "metricdsl.events_dropped",
@@ -197,15 +195,22 @@ class Sender:
             _selflog.warn_limited("metricdsl.outbox_failed", error=str(exc))
             return
         with self._lock:
-            if not self._waiting:
+            first = not self._waiting
+            if first:
                 self._since = time.monotonic()
             self._waiting += 1
             self._written += 1
-            if self._thread is None:
-                if not self._closed:
-                    self._start()
-            elif self._idle and self._waiting >= self._batch_size:
-                self._changed.notify()
+            self._wake(first, self._waiting)
+
+    def _wake(self, first: bool, waiting: int) -> None:
+        """Start the worker, or wake it if idle and these events change its
+        plan: the first one starts the age clock, a full batch goes at once
+        (lock held)."""
+        if self._thread is None:
+            if not self._closed:
+                self._start()
+        elif self._idle and (first or waiting >= self._batch_size):
+            self._changed.notify()
 
     def _start(self) -> None:
         """Start the worker (lock held, or before anyone else can see us)."""

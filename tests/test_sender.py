@@ -145,6 +145,24 @@ class TestDelivery:
         assert receiver.wait_for(lambda: len(receiver.events()) == 3)
         assert metric_ids(receiver.events()) == emitted
 
+    @pytest.mark.parametrize("outbox", [False, True], ids=["memory", "outbox"])
+    def test_events_after_an_idle_spell_go_once_flush_interval_old(
+        self, receiver: Receiver, tmp_path: Path, outbox: bool
+    ) -> None:
+        """A worker that went idle with nothing to send wakes for the next
+        event, not only for a full batch (or, with an outbox, the next look
+        for orphaned rows half a minute later)."""
+        path = str(tmp_path / "o.db") if outbox else ""
+        sender = make_sender(
+            receiver.url, batch_size=1000, flush_interval=0.1, outbox=path
+        )
+        emitted = emit(sender, 1)
+        assert receiver.wait_for(lambda: len(receiver.events()) == 1)
+        assert receiver.wait_for(lambda: sender._idle)  # waiting for work again
+        emitted += emit(sender, 1)
+        assert receiver.wait_for(lambda: len(receiver.events()) == 2, timeout=10)
+        assert metric_ids(receiver.events()) == emitted
+
     def test_the_json_body_has_client_session_and_events(
         self, receiver: Receiver
     ) -> None:
