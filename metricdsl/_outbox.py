@@ -17,6 +17,12 @@ what a crashed or killed one left, and two live processes sharing the file
 never send the same row. The rows' sizes add up in ``meta`` (kept by
 triggers); past ``max_bytes`` the oldest rows are deleted and counted.
 The database and its ``-wal`` and ``-shm`` files are readable by their owner only.
+
+Before ``fork()`` every connection is closed (and reopened on next use): SQLite
+keeps per-process lock bookkeeping that a child must not inherit, or the
+child's writes can land in a WAL file the parent deletes
+(https://sqlite.org/howtocorrupt.html, "carrying an open database connection
+across a fork"). The child becomes an owner of its own.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
@@ -56,9 +63,8 @@ COMMIT;
 _BUSY_MS: Final = 2000  # how long a statement waits for another process's lock
 _FILES: Final = ("", "-wal", "-shm")
 
-#: Connections of a parent process, kept (never closed) in a forked child:
-#: SQLite must not touch a connection across fork, and closing it could
-#: disturb the parent's locks.
+#: Connections opened while a fork was under way, kept (never used or
+#: closed) in the child: closing them could disturb the parent's locks.
 _ABANDONED: list[sqlite3.Connection] = []
 
 
@@ -127,10 +133,13 @@ class Outbox:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._bytes = 0  # what the rows added up to when last read
+        self._in_use = False  # opened, and not closed since
+        _OUTBOXES.add(self)
 
     @property
     def opened(self) -> bool:
-        return self._db is not None
+        """Whether the file was opened (and not closed since)."""
+        return self._in_use
 
     @contextlib.contextmanager
     def _use(self) -> Iterator[sqlite3.Connection]:
@@ -150,6 +159,7 @@ class Outbox:
         db = self._db
         if db is None:
             db = self._db = self._open()
+            self._in_use = True
         return db
 
     def _open(self) -> sqlite3.Connection:
@@ -312,22 +322,53 @@ class Outbox:
             return str(_one(db, "SELECT value FROM meta WHERE key='clientId'"))
 
     def close(self) -> None:
+        with self._lock:
+            self._disconnect()
+            self._in_use = False
+
+    def _disconnect(self) -> None:
+        """Close the connection (lock held); the next use opens another."""
         import sqlite3
 
-        with self._lock:
-            db, self._db = self._db, None
+        db, self._db = self._db, None
         if db is not None:
             with contextlib.suppress(sqlite3.Error):
                 db.close()
 
-    def after_fork_in_child(self) -> None:
-        """A forked child: forget the parent's connection and become its own owner."""
-        if self._db is not None:
-            _ABANDONED.append(self._db)
-        self._db = None
-        self._lock = threading.Lock()
-        self.owner = owner_token()
-        self.dropped = 0
+
+_OUTBOXES: Final[weakref.WeakSet[Outbox]] = weakref.WeakSet()
+_FORKING: list[Outbox] = []  # outboxes whose lock is held while fork() runs
+
+
+def _before_fork() -> None:
+    for outbox in list(_OUTBOXES):
+        outbox._lock.acquire()  # released once the fork is done
+        _FORKING.append(outbox)
+        outbox._disconnect()
+
+
+def _after_fork_in_parent() -> None:
+    while _FORKING:
+        _FORKING.pop()._lock.release()
+
+
+def _after_fork_in_child() -> None:
+    _FORKING.clear()
+    for outbox in list(_OUTBOXES):
+        if outbox._db is not None:  # opened while the fork was under way
+            _ABANDONED.append(outbox._db)
+            outbox._db = None
+        outbox._lock = threading.Lock()
+        outbox.owner = owner_token()
+        outbox.dropped = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
 
 
 @contextlib.contextmanager

@@ -571,9 +571,9 @@ class Sender:
     # -- fork ------------------------------------------------------------------------
 
     def _after_fork_in_child(self) -> None:
-        if self._outbox is not None:
-            self._outbox.after_fork_in_child()
-        self._fresh()  # the parent's queue, worker and connections stay the parent's
+        # the parent's queue, worker and connections stay the parent's (the
+        # outbox sees to its own file: _outbox)
+        self._fresh()
 
 
 _SENDERS: Final[weakref.WeakSet[Sender]] = weakref.WeakSet()

@@ -63,6 +63,36 @@ flushed = metricdsl.flush(30)
 print(json.dumps({"flushed": flushed, "stats": metricdsl.stats()}))
 """
 
+# Emits into the outbox and forks; the child emits while the parent emits and
+# shuts down (closing its outbox), emits more, then is killed. Prints the
+# child's exit status.
+FORK_AND_DIE = """
+import json, os, signal, sys, metricdsl
+metricdsl.configure(
+    endpoint=sys.argv[1], outbox=sys.argv[2], sinks=["null"], retry_deadline=1
+)
+metric = metricdsl.telemetry.metric_setupThing
+for _ in range(5):
+    metric.emit(component="editor")
+ready, go = os.pipe(), os.pipe()
+child = os.fork()
+if child == 0:
+    for _ in range(50):
+        metric.emit(component="editor")
+    os.write(ready[1], b"1")
+    os.read(go[0], 1)
+    for _ in range(50):
+        metric.emit(component="editor")
+    os.kill(os.getpid(), signal.SIGKILL)
+os.read(ready[0], 1)
+for _ in range(5):
+    metric.emit(component="editor")
+metricdsl.shutdown(1)
+os.write(go[1], b"1")
+_, status = os.waitpid(child, 0)
+print(json.dumps({"child": os.waitstatus_to_exitcode(status)}))
+"""
+
 
 def python(code: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
@@ -125,6 +155,20 @@ class TestCrashes:
         assert len(ids) == 800
         assert len(set(ids)) == 800
         assert len({body["sessionId"] for body in receiver.accepted.values()}) == 2
+
+    def test_a_forked_child_keeps_its_rows_when_the_parent_closes_the_outbox(
+        self, tmp_path: Path
+    ) -> None:
+        """The child's connection must not lean on SQLite state copied from the
+        parent: its rows survive the parent closing the file, and its death."""
+        path = tmp_path / "outbox.db"
+        url = f"http://127.0.0.1:{free_port()}"
+        report = finished(python(FORK_AND_DIE, url, str(path)))
+        assert report == {"child": -signal.SIGKILL}
+        survivor = Outbox(str(path), max_bytes=10**8)
+        survivor.adopt()  # both writers are gone
+        assert survivor.pending() == 110
+        survivor.close()
 
     def test_a_configured_outbox_is_replayed_without_any_new_event(
         self, tmp_path: Path, receiver: Receiver
