@@ -5,11 +5,14 @@ TLS certificates verified (urllib3's default), the proxy named by the usual
 ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` variables, and urllib3's own
 retries and redirects switched off: tenacity, in the sender, is the one retry
 layer. A failure to get an answer raises ``TransportError``; every answer,
-whatever its status, is returned.
+whatever its status, is returned. Headers HTTP cannot carry are refused when
+the transport is made, with an error that names the header but never shows its
+value (http.client's own error would, and the value is often a token).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
@@ -23,6 +26,8 @@ __all__ = ["Response", "Transport", "TransportError", "parse_retry_after", "safe
 #: The most of an answer's body that is read (the rest is discarded).
 _MAX_BODY: Final = 64 * 1024
 _LOOPBACK: Final = ("localhost", "127.0.0.1", "::1", "[::1]")
+_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 field names
+_UNSENDABLE: Final = re.compile("[\r\n\0\u0100-\U0010ffff]")  # in a field value
 
 
 class TransportError(Exception):
@@ -42,7 +47,7 @@ class Transport:
         import urllib3
 
         self.url = url
-        self._headers = dict(headers)
+        self._headers = _checked(headers)
         options: dict[str, Any] = {
             "num_pools": 2,
             "maxsize": 1,  # one worker sends, one request at a time
@@ -85,6 +90,22 @@ class Transport:
 
     def close(self) -> None:
         self._pool.clear()
+
+
+def _checked(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers, if HTTP can carry them; else ValueError (without the value)."""
+    for name, value in headers.items():
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(
+                "a header name is not an HTTP token"
+                " (letters, digits and !#$%&'*+-.^_`|~ only)"
+            )
+        if _UNSENDABLE.search(value):
+            raise ValueError(
+                f"header {name!r}: its value holds a line break, a NUL or a"
+                " character outside Latin-1; nothing is sent"
+            )
+    return dict(headers)
 
 
 def _describe(exc: BaseException) -> str:

@@ -39,6 +39,22 @@ class TestTransport:
             with pytest.raises(TransportError, match="ReadTimeoutError"):
                 transport.post(b"{}", {})
 
+    @pytest.mark.parametrize(
+        ("headers", "expected"),
+        [
+            ({"X-Token": "t0k3n\n"}, "header 'X-Token': its value holds"),
+            ({"X-Token": "t0k3n\x00"}, "header 'X-Token': its value holds"),
+            ({"X-Token": "t\u0151k3n"}, "header 'X-Token': its value holds"),
+            ({"X-Token t0k3n": "v"}, "a header name is not an HTTP token"),
+        ],
+    )
+    def test_an_unusable_header_is_refused_without_its_value(
+        self, headers: dict[str, str], expected: str
+    ) -> None:
+        with pytest.raises(ValueError, match=expected) as refused:
+            Transport(f"http://127.0.0.1:{free_port()}", timeout=1, headers=headers)
+        assert "k3n" not in str(refused.value)
+
     def test_redirects_are_not_followed(self) -> None:
         with Receiver(lambda n, request: status(307, Location="/elsewhere")) as server:
             response = Transport(server.url, timeout=5, headers={}).post(b"{}", {})

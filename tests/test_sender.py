@@ -518,6 +518,31 @@ class TestSecrets:
             assert secret not in err
             assert secret not in repr(sender)
 
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {"Authorization": "Bearer s3cr3t\n"},  # a token read from a file
+            {"Authorization": "Bearer s3cr3t\r\nX-Evil: 1"},
+            {"Authorization": "Bearer s3cr3t\u20ac"},  # not Latin-1
+            {"Authorization: Bearer s3cr3t": ""},  # a whole line as the name
+        ],
+    )
+    def test_an_unusable_header_is_reported_without_its_value(
+        self,
+        receiver: Receiver,
+        capsys: pytest.CaptureFixture[str],
+        headers: dict[str, str],
+    ) -> None:
+        sender = make_sender(receiver.url, headers=headers)
+        emit(sender, 1)
+        assert sender.flush(20)
+        err = capsys.readouterr().err
+        assert "metricdsl.sender_failed" in err
+        assert "header" in err
+        assert "s3cr3t" not in err
+        assert receiver.posted() == []
+        assert sender.stats()["dropped"] == {"sender_error": 1}
+
 
 def test_pipeline_stats_sum_the_sender(receiver: Receiver) -> None:
     metricdsl.configure(endpoint=receiver.url, sinks=["null"], batch_size=2)
