@@ -60,6 +60,7 @@ CREATE TRIGGER IF NOT EXISTS events_removed AFTER DELETE ON events BEGIN
 END;
 COMMIT;
 """
+_TOTAL: Final = "SELECT value FROM meta WHERE key = 'bytes'"  # all rows' sizes
 _BUSY_MS: Final = 2000  # how long a statement waits for another process's lock
 _FILES: Final = ("", "-wal", "-shm")
 
@@ -132,7 +133,6 @@ class Outbox:
         self.dropped = 0  # rows deleted because the outbox was full
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
-        self._bytes = 0  # what the rows added up to when last read
         self._in_use = False  # opened, and not closed since
         _OUTBOXES.add(self)
 
@@ -181,7 +181,6 @@ class Outbox:
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.executescript(_SCHEMA)
                 self._restrict()
-                self._bytes = int(_one(db, "SELECT value FROM meta WHERE key='bytes'"))
             except BaseException:
                 db.close()
                 raise
@@ -200,22 +199,19 @@ class Outbox:
 
     def add(self, session: str, body: bytes) -> int:
         """Store one event; return its row id. Drops the oldest rows when full."""
-        size = len(body)
         with self._use() as db:
             cursor = db.execute(
                 "INSERT INTO events (owner, session, size, body) VALUES (?, ?, ?, ?)",
-                (self.owner, session, size, body),
+                (self.owner, session, len(body), body),
             )
-            self._bytes += size
-            if self._bytes > self.max_bytes:
+            if _one(db, _TOTAL) > self.max_bytes:  # all writers' rows count
                 self._trim(db)
             return int(cursor.lastrowid or 0)
 
     def _trim(self, db: sqlite3.Connection) -> None:
         """Delete the oldest rows (any owner's) until the rest fit in max_bytes."""
         with _transaction(db):
-            total = int(_one(db, "SELECT value FROM meta WHERE key='bytes'"))
-            excess, last, count = total - self.max_bytes, None, 0
+            excess, last, count = _one(db, _TOTAL) - self.max_bytes, None, 0
             if excess > 0:
                 oldest = db.execute("SELECT id, size FROM events ORDER BY id")
                 try:
@@ -227,9 +223,7 @@ class Outbox:
                     oldest.close()
                 if last is not None:
                     db.execute("DELETE FROM events WHERE id <= ?", (last,))
-                total = int(_one(db, "SELECT value FROM meta WHERE key='bytes'"))
         self.dropped += count
-        self._bytes = total
 
     def take(self, limit: int, max_bytes: int) -> list[Row]:
         """This process's oldest rows: at most ``limit`` of them and, past the
@@ -258,7 +252,6 @@ class Outbox:
                     f"DELETE FROM events WHERE id IN ({','.join('?' * len(chunk))})",
                     chunk,
                 )
-            self._bytes = int(_one(db, "SELECT value FROM meta WHERE key='bytes'"))
 
     def adopt(self) -> int:
         """Take over the rows of owners that are no longer running."""

@@ -280,6 +280,23 @@ class TestFile:
         assert outbox.dropped == 15
         outbox.close()
 
+    def test_writers_sharing_an_outbox_keep_it_within_its_cap(
+        self, tmp_path: Path
+    ) -> None:
+        """Each writer (a process, here a connection) counts what the others
+        added too: together they stay within max_bytes."""
+        path = str(tmp_path / "o.db")
+        writers = [Outbox(path, max_bytes=1000) for _ in range(2)]
+        assert [writer.pending() for writer in writers] == [0, 0]  # both open
+        for number in range(20):
+            writers[number % 2].add("s", b"%03d" % number + b"x" * 97)
+        reader = Outbox(path, max_bytes=1000)
+        rows = reader.take(100, 10**6)
+        assert [row.body[:3] for row in rows] == [b"%03d" % n for n in range(10, 20)]
+        assert sum(writer.dropped for writer in writers) == 10
+        for outbox in (*writers, reader):
+            outbox.close()
+
     def test_a_full_outbox_is_counted_as_outbox_full(self, tmp_path: Path) -> None:
         url = f"http://127.0.0.1:{free_port()}"
         sender = outbox_sender(
