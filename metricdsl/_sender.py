@@ -477,6 +477,7 @@ class Sender:
         status = response.status
         if 200 <= status <= 299:
             refused = _wire.refused_records(response.body) if self._otlp else 0
+            refused = min(refused, len(batch.events))
             self._settle(batch, "sent", len(batch.events) - refused)
             if refused:
                 self._count("rejected", refused)
