@@ -185,13 +185,19 @@ class TestCrashes:
 
 
 class TestSending:
-    def test_rows_leave_the_outbox_once_acknowledged(
+    def test_rows_are_on_disk_once_written_and_leave_once_acknowledged(
         self, tmp_path: Path, receiver: Receiver
     ) -> None:
-        sender = outbox_sender(receiver.url, tmp_path / "o.db", FakeTime())
+        sender = outbox_sender(
+            receiver.url, tmp_path / "o.db", FakeTime(), flush_interval=60
+        )
         for number in range(5):
             sender.write({"metricName": "metric_x", "metricId": f"{number:016x}"})
-        assert sender.stats()["outbox_pending"] in range(6)
+        other = Outbox(str(tmp_path / "o.db"), max_bytes=10**6)  # a connection
+        assert len(other.take(10, 10**6)) == 5  # of its own sees them all
+        other.close()
+        assert sender.stats()["outbox_pending"] == 5
+        assert receiver.posted() == []
         assert sender.flush(20)
         assert sender.stats()["outbox_pending"] == 0
         assert sender.stats()["sent"] == 5

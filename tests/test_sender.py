@@ -65,7 +65,9 @@ def emit(sender: Sender, count: int) -> list[str]:
     return collector.ids()[before:]
 
 
-def run_script(code: str, *args: str, timeout: float = 60) -> str:
+def run_script(
+    code: str, *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> str:
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code), *args],
         capture_output=True,
@@ -73,6 +75,7 @@ def run_script(code: str, *args: str, timeout: float = 60) -> str:
         timeout=timeout,
         cwd=ROOT,
         check=False,
+        env={**os.environ, **(env or {})},
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -281,6 +284,19 @@ class TestRetries:
         assert fake.waits == []
         assert sender.stats()["dropped"]["expired"] == 2
 
+    def test_a_dead_backend_does_not_flood_the_log(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        fake = FakeTime()
+        url = f"http://127.0.0.1:{free_port()}"
+        sender = make_sender(url, fake, batch_size=1, retry_deadline=300.0)
+        emit(sender, 5)
+        assert sender.flush(20)
+        err = capsys.readouterr().err
+        assert sender.stats()["retried"] > 50
+        assert err.count("metricdsl.request_failed") == 5  # a few a minute
+        assert err.count("metricdsl.batch_dropped") == 5
+
     def test_connection_refused_is_retried(self) -> None:
         fake = FakeTime()
         sender = make_sender(
@@ -308,7 +324,9 @@ class TestNeverBlocking:
             started = time.monotonic()
             assert sender.flush(0.5) is False
             assert time.monotonic() - started < 5.0  # on time, generously
-            sender.close(0.1)
+            started = time.monotonic()
+            assert metricdsl.shutdown(0.3) is False  # the request still hangs
+            assert time.monotonic() - started < 3.0  # timeout + at most a second
 
     def test_shutdown_interrupts_a_retry_wait(self) -> None:
         with Receiver(lambda n, request: status(503, Retry_After="50")) as server:
@@ -382,8 +400,32 @@ class TestLifecycle:
                 metricdsl.telemetry.metric_setupThing.emit(component="other")
             """,
             receiver.url,
+            env={"METRICDSL_EXIT_TIMEOUT": "20"},  # ample on a loaded machine
         )
         assert len(receiver.events()) == 5
+
+    def test_the_exit_hook_gives_up_on_a_backend_that_never_answers(self) -> None:
+        code = """
+            import sys, metricdsl
+            metricdsl.configure(
+                endpoint=sys.argv[1], sinks=["null"], timeout=60, flush_interval=0.05
+            )
+            metricdsl.telemetry.metric_setupThing.emit(component="other")
+            sys.stdin.read()  # exit when the test says so
+            """
+        with Receiver(lambda number, request: HANG) as server:
+            process = subprocess.Popen(
+                [sys.executable, "-c", textwrap.dedent(code), server.url],
+                stdin=subprocess.PIPE,
+                cwd=ROOT,
+                env={**os.environ, "METRICDSL_EXIT_TIMEOUT": "0.5"},
+            )
+            assert server.wait_for(lambda: len(server.requests) == 1)
+            started = time.monotonic()
+            process.communicate(b"", timeout=60)  # the request hangs for 60 s
+            took = time.monotonic() - started
+        assert process.returncode == 0
+        assert took < 30.0  # the exit hook's 0.5 s (+1 s), generously
 
     def test_a_forked_child_sends_only_its_own_events(self, receiver: Receiver) -> None:
         out = run_script(
