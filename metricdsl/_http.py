@@ -2,12 +2,13 @@
 
 One pool of keep-alive connections per sender, a total time limit per request,
 TLS certificates verified (urllib3's default), the proxy named by the usual
-``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` variables, and urllib3's own
-retries and redirects switched off: tenacity, in the sender, is the one retry
-layer. A failure to get an answer raises ``TransportError``; every answer,
-whatever its status, is returned. Headers HTTP cannot carry are refused when
-the transport is made, with an error that names the header but never shows its
-value (http.client's own error would, and the value is often a token).
+``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` variables (with the credentials
+they may hold), and urllib3's own retries and redirects switched off: tenacity,
+in the sender, is the one retry layer. A failure to get an answer raises
+``TransportError``; every answer, whatever its status, is returned. Headers
+HTTP cannot carry are refused when the transport is made, with an error that
+names the header but never shows its value (http.client's own error would, and
+the value is often a token).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 if TYPE_CHECKING:
     import urllib3
@@ -56,7 +57,7 @@ class Transport:
         }
         proxy = _proxy_for(url)
         self._pool: urllib3.PoolManager = (
-            urllib3.ProxyManager(proxy, **options)
+            urllib3.ProxyManager(proxy, proxy_headers=_proxy_auth(proxy), **options)
             if proxy
             else urllib3.PoolManager(**options)
         )
@@ -131,6 +132,18 @@ def _proxy_for(url: str) -> str | None:
         return None
     scheme = urlsplit(url).scheme
     return urllib.request.getproxies().get(scheme)
+
+
+def _proxy_auth(proxy: str) -> dict[str, str]:
+    """``Proxy-Authorization`` from a proxy URL's ``user:password@`` (urllib3
+    leaves those to its caller)."""
+    import urllib3
+
+    parts = urlsplit(proxy)
+    if parts.username is None:
+        return {}
+    user, password = unquote(parts.username), unquote(parts.password or "")
+    return dict(urllib3.make_headers(proxy_basic_auth=f"{user}:{password}"))
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
