@@ -131,7 +131,7 @@ class Outbox:
         self.max_bytes = max_bytes
         self.owner = owner_token()
         self.dropped = 0  # rows deleted because the outbox was full
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant, as the sender's (signals)
         self._db: sqlite3.Connection | None = None
         self._in_use = False  # opened, and not closed since
         _OUTBOXES.add(self)
@@ -351,7 +351,7 @@ def _after_fork_in_child() -> None:
         if outbox._db is not None:  # opened while the fork was under way
             _ABANDONED.append(outbox._db)
             outbox._db = None
-        outbox._lock = threading.Lock()
+        outbox._lock = threading.RLock()
         outbox.owner = owner_token()
         outbox.dropped = 0
 

@@ -101,7 +101,8 @@ class Sender:
 
     def _fresh(self) -> None:
         """Empty queue, no worker, zero counters (at start and in a forked child)."""
-        self._lock = threading.Lock()
+        # reentrant: a signal handler that emits may interrupt write() inside it
+        self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -341,6 +341,43 @@ class TestNeverBlocking:
             assert threads_end(worker)
             assert sender.stats()["dropped"]["shutdown"] == 1
 
+    @pytest.mark.parametrize("outbox", [False, True], ids=["memory", "outbox"])
+    def test_a_signal_handler_that_emits_does_not_deadlock(
+        self, tmp_path: Path, outbox: bool
+    ) -> None:
+        """Signals land while the main thread is inside the sender (or its
+        outbox); a handler that emits must not wait for a lock it holds."""
+        out = run_script(
+            """
+            import os, signal, sys, threading, time, metricdsl
+            metricdsl.configure(
+                endpoint=sys.argv[1], outbox=sys.argv[2], sinks=["null"],
+                flush_interval=60,
+            )
+            metric = metricdsl.telemetry.metric_setupThing
+            metric.emit(component="editor")  # the sinks are built
+            handled = 0
+            def handler(signum, frame):
+                global handled
+                metric.emit(component="other")
+                handled += 1
+            signal.signal(signal.SIGUSR1, handler)
+            def pester():
+                while handled < 100:
+                    os.kill(os.getpid(), signal.SIGUSR1)
+                    time.sleep(0.001)
+            threading.Thread(target=pester, daemon=True).start()
+            while handled < 100:
+                metric.emit(component="editor")
+            print(handled)
+            """,
+            f"http://127.0.0.1:{free_port()}",
+            str(tmp_path / "o.db") if outbox else "",
+            timeout=30,
+            env={"METRICDSL_EXIT_TIMEOUT": "0"},
+        )
+        assert int(out) >= 100
+
     def test_a_full_queue_drops_the_oldest_events(self, receiver: Receiver) -> None:
         sender = make_sender(
             receiver.url, max_queue=10, batch_size=50, flush_interval=60
