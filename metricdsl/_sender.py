@@ -551,6 +551,8 @@ class Sender:
         )
 
     def _on_retry(self, failure: Failed, wait: float) -> None:
+        if self._stop.is_set():
+            return  # shutdown: the wait ends at once, no retry follows
         with self._lock:
             self.retried += 1
         _selflog.warn_limited(

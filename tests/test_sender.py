@@ -309,13 +309,16 @@ class TestRetries:
 
 
 class TestNeverBlocking:
-    def test_a_backend_that_never_answers_blocks_no_emitter(self) -> None:
+    def test_a_backend_that_never_answers_blocks_no_emitter(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """While the only worker waits on a request that never ends, emitting
-        goes on, and flush() gives up at its timeout."""
+        goes on, flush() gives up at its timeout, and so does shutdown()."""
         with Receiver(lambda number, request: HANG) as server:
             sender = make_sender(server.url, timeout=30.0, batch_size=10)
             emit(sender, 10)
             assert server.wait_for(lambda: len(server.requests) == 1)
+            worker = sender_threads()
             metric = metricdsl.telemetry.metric_setupThing
             for _ in range(500):
                 metric.emit(component="editor")
@@ -327,6 +330,9 @@ class TestNeverBlocking:
             started = time.monotonic()
             assert metricdsl.shutdown(0.3) is False  # the request still hangs
             assert time.monotonic() - started < 3.0  # timeout + at most a second
+        assert threads_end(worker)  # the stopped receiver reset the request
+        assert sender.stats()["dropped"] == {"shutdown": 510}
+        assert "metricdsl.request_failed" not in capsys.readouterr().err  # no retry
 
     def test_shutdown_interrupts_a_retry_wait(self) -> None:
         with Receiver(lambda n, request: status(503, Retry_After="50")) as server:
