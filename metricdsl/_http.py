@@ -2,18 +2,22 @@
 
 One pool of keep-alive connections per sender, a total time limit per request,
 TLS certificates verified (urllib3's default), the proxy named by the usual
-``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` variables, and urllib3's own
-retries and redirects switched off: tenacity, in the sender, is the one retry
-layer. A failure to get an answer raises ``TransportError``; every answer,
-whatever its status, is returned.
+``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` variables (with the credentials
+they may hold), and urllib3's own retries and redirects switched off: tenacity,
+in the sender, is the one retry layer. A failure to get an answer raises
+``TransportError``; every answer, whatever its status, is returned. Headers
+HTTP cannot carry are refused when the transport is made, with an error that
+names the header but never shows its value (http.client's own error would, and
+the value is often a token).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 if TYPE_CHECKING:
     import urllib3
@@ -23,6 +27,8 @@ __all__ = ["Response", "Transport", "TransportError", "parse_retry_after", "safe
 #: The most of an answer's body that is read (the rest is discarded).
 _MAX_BODY: Final = 64 * 1024
 _LOOPBACK: Final = ("localhost", "127.0.0.1", "::1", "[::1]")
+_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 field names
+_UNSENDABLE: Final = re.compile("[\r\n\0\u0100-\U0010ffff]")  # in a field value
 
 
 class TransportError(Exception):
@@ -42,7 +48,7 @@ class Transport:
         import urllib3
 
         self.url = url
-        self._headers = dict(headers)
+        self._headers = _checked(headers)
         options: dict[str, Any] = {
             "num_pools": 2,
             "maxsize": 1,  # one worker sends, one request at a time
@@ -51,7 +57,7 @@ class Transport:
         }
         proxy = _proxy_for(url)
         self._pool: urllib3.PoolManager = (
-            urllib3.ProxyManager(proxy, **options)
+            urllib3.ProxyManager(proxy, proxy_headers=_proxy_auth(proxy), **options)
             if proxy
             else urllib3.PoolManager(**options)
         )
@@ -87,6 +93,22 @@ class Transport:
         self._pool.clear()
 
 
+def _checked(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers, if HTTP can carry them; else ValueError (without the value)."""
+    for name, value in headers.items():
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(
+                "a header name is not an HTTP token"
+                " (letters, digits and !#$%&'*+-.^_`|~ only)"
+            )
+        if _UNSENDABLE.search(value):
+            raise ValueError(
+                f"header {name!r}: its value holds a line break, a NUL or a"
+                " character outside Latin-1; nothing is sent"
+            )
+    return dict(headers)
+
+
 def _describe(exc: BaseException) -> str:
     """The error without the request's URL or headers (they may hold secrets)."""
     name = type(exc).__name__
@@ -110,6 +132,18 @@ def _proxy_for(url: str) -> str | None:
         return None
     scheme = urlsplit(url).scheme
     return urllib.request.getproxies().get(scheme)
+
+
+def _proxy_auth(proxy: str) -> dict[str, str]:
+    """``Proxy-Authorization`` from a proxy URL's ``user:password@`` (urllib3
+    leaves those to its caller)."""
+    import urllib3
+
+    parts = urlsplit(proxy)
+    if parts.username is None:
+        return {}
+    user, password = unquote(parts.username), unquote(parts.password or "")
+    return dict(urllib3.make_headers(proxy_basic_auth=f"{user}:{password}"))
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

@@ -17,6 +17,12 @@ what a crashed or killed one left, and two live processes sharing the file
 never send the same row. The rows' sizes add up in ``meta`` (kept by
 triggers); past ``max_bytes`` the oldest rows are deleted and counted.
 The database and its ``-wal`` and ``-shm`` files are readable by their owner only.
+
+Before ``fork()`` every connection is closed (and reopened on next use): SQLite
+keeps per-process lock bookkeeping that a child must not inherit, or the
+child's writes can land in a WAL file the parent deletes
+(https://sqlite.org/howtocorrupt.html, "carrying an open database connection
+across a fork"). The child becomes an owner of its own.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
@@ -53,12 +60,12 @@ CREATE TRIGGER IF NOT EXISTS events_removed AFTER DELETE ON events BEGIN
 END;
 COMMIT;
 """
+_TOTAL: Final = "SELECT value FROM meta WHERE key = 'bytes'"  # all rows' sizes
 _BUSY_MS: Final = 2000  # how long a statement waits for another process's lock
 _FILES: Final = ("", "-wal", "-shm")
 
-#: Connections of a parent process, kept (never closed) in a forked child:
-#: SQLite must not touch a connection across fork, and closing it could
-#: disturb the parent's locks.
+#: Connections opened while a fork was under way, kept (never used or
+#: closed) in the child: closing them could disturb the parent's locks.
 _ABANDONED: list[sqlite3.Connection] = []
 
 
@@ -124,13 +131,15 @@ class Outbox:
         self.max_bytes = max_bytes
         self.owner = owner_token()
         self.dropped = 0  # rows deleted because the outbox was full
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant, as the sender's (signals)
         self._db: sqlite3.Connection | None = None
-        self._bytes = 0  # what the rows added up to when last read
+        self._in_use = False  # opened, and not closed since
+        _OUTBOXES.add(self)
 
     @property
     def opened(self) -> bool:
-        return self._db is not None
+        """Whether the file was opened (and not closed since)."""
+        return self._in_use
 
     @contextlib.contextmanager
     def _use(self) -> Iterator[sqlite3.Connection]:
@@ -150,6 +159,7 @@ class Outbox:
         db = self._db
         if db is None:
             db = self._db = self._open()
+            self._in_use = True
         return db
 
     def _open(self) -> sqlite3.Connection:
@@ -171,7 +181,6 @@ class Outbox:
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.executescript(_SCHEMA)
                 self._restrict()
-                self._bytes = int(_one(db, "SELECT value FROM meta WHERE key='bytes'"))
             except BaseException:
                 db.close()
                 raise
@@ -190,22 +199,19 @@ class Outbox:
 
     def add(self, session: str, body: bytes) -> int:
         """Store one event; return its row id. Drops the oldest rows when full."""
-        size = len(body)
         with self._use() as db:
             cursor = db.execute(
                 "INSERT INTO events (owner, session, size, body) VALUES (?, ?, ?, ?)",
-                (self.owner, session, size, body),
+                (self.owner, session, len(body), body),
             )
-            self._bytes += size
-            if self._bytes > self.max_bytes:
+            if _one(db, _TOTAL) > self.max_bytes:  # all writers' rows count
                 self._trim(db)
             return int(cursor.lastrowid or 0)
 
     def _trim(self, db: sqlite3.Connection) -> None:
         """Delete the oldest rows (any owner's) until the rest fit in max_bytes."""
         with _transaction(db):
-            total = int(_one(db, "SELECT value FROM meta WHERE key='bytes'"))
-            excess, last, count = total - self.max_bytes, None, 0
+            excess, last, count = _one(db, _TOTAL) - self.max_bytes, None, 0
             if excess > 0:
                 oldest = db.execute("SELECT id, size FROM events ORDER BY id")
                 try:
@@ -217,9 +223,7 @@ class Outbox:
                     oldest.close()
                 if last is not None:
                     db.execute("DELETE FROM events WHERE id <= ?", (last,))
-                total = int(_one(db, "SELECT value FROM meta WHERE key='bytes'"))
         self.dropped += count
-        self._bytes = total
 
     def take(self, limit: int, max_bytes: int) -> list[Row]:
         """This process's oldest rows: at most ``limit`` of them and, past the
@@ -248,7 +252,6 @@ class Outbox:
                     f"DELETE FROM events WHERE id IN ({','.join('?' * len(chunk))})",
                     chunk,
                 )
-            self._bytes = int(_one(db, "SELECT value FROM meta WHERE key='bytes'"))
 
     def adopt(self) -> int:
         """Take over the rows of owners that are no longer running."""
@@ -312,22 +315,53 @@ class Outbox:
             return str(_one(db, "SELECT value FROM meta WHERE key='clientId'"))
 
     def close(self) -> None:
+        with self._lock:
+            self._disconnect()
+            self._in_use = False
+
+    def _disconnect(self) -> None:
+        """Close the connection (lock held); the next use opens another."""
         import sqlite3
 
-        with self._lock:
-            db, self._db = self._db, None
+        db, self._db = self._db, None
         if db is not None:
             with contextlib.suppress(sqlite3.Error):
                 db.close()
 
-    def after_fork_in_child(self) -> None:
-        """A forked child: forget the parent's connection and become its own owner."""
-        if self._db is not None:
-            _ABANDONED.append(self._db)
-        self._db = None
-        self._lock = threading.Lock()
-        self.owner = owner_token()
-        self.dropped = 0
+
+_OUTBOXES: Final[weakref.WeakSet[Outbox]] = weakref.WeakSet()
+_FORKING: list[Outbox] = []  # outboxes whose lock is held while fork() runs
+
+
+def _before_fork() -> None:
+    for outbox in list(_OUTBOXES):
+        outbox._lock.acquire()  # released once the fork is done
+        _FORKING.append(outbox)
+        outbox._disconnect()
+
+
+def _after_fork_in_parent() -> None:
+    while _FORKING:
+        _FORKING.pop()._lock.release()
+
+
+def _after_fork_in_child() -> None:
+    _FORKING.clear()
+    for outbox in list(_OUTBOXES):
+        if outbox._db is not None:  # opened while the fork was under way
+            _ABANDONED.append(outbox._db)
+            outbox._db = None
+        outbox._lock = threading.RLock()
+        outbox.owner = owner_token()
+        outbox.dropped = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
 
 
 @contextlib.contextmanager

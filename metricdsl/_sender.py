@@ -101,7 +101,8 @@ class Sender:
 
     def _fresh(self) -> None:
         """Empty queue, no worker, zero counters (at start and in a forked child)."""
-        self._lock = threading.Lock()
+        # reentrant: a signal handler that emits may interrupt write() inside it
+        self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -150,7 +151,8 @@ class Sender:
                 self.dropped["shutdown"] = self.dropped.get("shutdown", 0) + 1
                 return
             queue = self._queue
-            if not queue:
+            first = not queue
+            if first:
                 self._since = time.monotonic()
             queue.append(data)
             self._written += 1
@@ -158,10 +160,7 @@ class Sender:
             overflowed = 0
             if len(queue) > self._max_events or self._queued_bytes > self._max_bytes:
                 overflowed = self._overflow()
-            if self._thread is None:
-                self._start()
-            elif self._idle and len(queue) >= self._batch_size:
-                self._changed.notify()
+            self._wake(first, len(queue))
         if overflowed:
             _selflog.warn_limited(
                 "metricdsl.events_dropped",
@@ -197,15 +196,22 @@ class Sender:
             _selflog.warn_limited("metricdsl.outbox_failed", error=str(exc))
             return
         with self._lock:
-            if not self._waiting:
+            first = not self._waiting
+            if first:
                 self._since = time.monotonic()
             self._waiting += 1
             self._written += 1
-            if self._thread is None:
-                if not self._closed:
-                    self._start()
-            elif self._idle and self._waiting >= self._batch_size:
-                self._changed.notify()
+            self._wake(first, self._waiting)
+
+    def _wake(self, first: bool, waiting: int) -> None:
+        """Start the worker, or wake it if idle and these events change its
+        plan: the first one starts the age clock, a full batch goes at once
+        (lock held)."""
+        if self._thread is None:
+            if not self._closed:
+                self._start()
+        elif self._idle and (first or waiting >= self._batch_size):
+            self._changed.notify()
 
     def _start(self) -> None:
         """Start the worker (lock held, or before anyone else can see us)."""
@@ -472,6 +478,7 @@ class Sender:
         status = response.status
         if 200 <= status <= 299:
             refused = _wire.refused_records(response.body) if self._otlp else 0
+            refused = min(refused, len(batch.events))
             self._settle(batch, "sent", len(batch.events) - refused)
             if refused:
                 self._count("rejected", refused)
@@ -544,6 +551,8 @@ class Sender:
         )
 
     def _on_retry(self, failure: Failed, wait: float) -> None:
+        if self._stop.is_set():
+            return  # shutdown: the wait ends at once, no retry follows
         with self._lock:
             self.retried += 1
         _selflog.warn_limited(
@@ -566,9 +575,9 @@ class Sender:
     # -- fork ------------------------------------------------------------------------
 
     def _after_fork_in_child(self) -> None:
-        if self._outbox is not None:
-            self._outbox.after_fork_in_child()
-        self._fresh()  # the parent's queue, worker and connections stay the parent's
+        # the parent's queue, worker and connections stay the parent's (the
+        # outbox sees to its own file: _outbox)
+        self._fresh()
 
 
 _SENDERS: Final[weakref.WeakSet[Sender]] = weakref.WeakSet()

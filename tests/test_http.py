@@ -3,7 +3,9 @@ TransportError, Retry-After read, URLs made fit for logs."""
 
 from __future__ import annotations
 
+import base64
 import email.utils
+from typing import Any
 
 import pytest
 
@@ -14,7 +16,16 @@ from metricdsl._http import (
     parse_retry_after,
     safe_url,
 )
-from tests.receiver import HANG, Receiver, free_port, status
+from tests.receiver import HANG, OK, Receiver, Request, free_port, status
+
+PROXY_VARIABLES = (
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+)
 
 
 class TestTransport:
@@ -38,6 +49,22 @@ class TestTransport:
             transport = Transport(server.url, timeout=0.2, headers={})
             with pytest.raises(TransportError, match="ReadTimeoutError"):
                 transport.post(b"{}", {})
+
+    @pytest.mark.parametrize(
+        ("headers", "expected"),
+        [
+            ({"X-Token": "t0k3n\n"}, "header 'X-Token': its value holds"),
+            ({"X-Token": "t0k3n\x00"}, "header 'X-Token': its value holds"),
+            ({"X-Token": "t\u0151k3n"}, "header 'X-Token': its value holds"),
+            ({"X-Token t0k3n": "v"}, "a header name is not an HTTP token"),
+        ],
+    )
+    def test_an_unusable_header_is_refused_without_its_value(
+        self, headers: dict[str, str], expected: str
+    ) -> None:
+        with pytest.raises(ValueError, match=expected) as refused:
+            Transport(f"http://127.0.0.1:{free_port()}", timeout=1, headers=headers)
+        assert "k3n" not in str(refused.value)
 
     def test_redirects_are_not_followed(self) -> None:
         with Receiver(lambda n, request: status(307, Location="/elsewhere")) as server:
@@ -74,7 +101,7 @@ class TestProxy:
     def test_the_proxy_variables_are_honoured_except_for_loopback(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        for name in ("http_proxy", "https_proxy", "no_proxy", "NO_PROXY"):
+        for name in PROXY_VARIABLES:
             monkeypatch.delenv(name, raising=False)
         monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
         monkeypatch.setenv("NO_PROXY", "skip.example.com")
@@ -86,3 +113,25 @@ class TestProxy:
         assert _proxy_for("http://localhost:4318/v1/logs") is None
         transport = Transport("https://telemetry.example.com/e", timeout=1, headers={})
         assert type(transport._pool).__name__ == "ProxyManager"
+
+    def test_credentials_in_the_proxy_variable_are_given_to_the_proxy(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """``http://user:password@proxy:port`` (percent-encoded) authenticates."""
+
+        def plan(number: int, request: Request) -> Any:
+            authorized = "proxy-authorization" in request.headers
+            return OK if authorized else status(407, Proxy_Authenticate="Basic")
+
+        for name in PROXY_VARIABLES:
+            monkeypatch.delenv(name, raising=False)
+        with Receiver(plan) as proxy:  # an HTTP proxy gets absolute URLs
+            credentials = proxy.url.replace("http://", "http://me:p%40ss@")
+            monkeypatch.setenv("HTTP_PROXY", credentials)
+            url = "http://telemetry.example.com/e"
+            response = Transport(url, timeout=5, headers={}).post(b"{}", {})
+            [request] = proxy.posted()
+        assert response.status == 200
+        assert request.path == url
+        expected = "Basic " + base64.b64encode(b"me:p@ss").decode()
+        assert request.headers["proxy-authorization"] == expected

@@ -63,6 +63,36 @@ flushed = metricdsl.flush(30)
 print(json.dumps({"flushed": flushed, "stats": metricdsl.stats()}))
 """
 
+# Emits into the outbox and forks; the child emits while the parent emits and
+# shuts down (closing its outbox), emits more, then is killed. Prints the
+# child's exit status.
+FORK_AND_DIE = """
+import json, os, signal, sys, metricdsl
+metricdsl.configure(
+    endpoint=sys.argv[1], outbox=sys.argv[2], sinks=["null"], retry_deadline=1
+)
+metric = metricdsl.telemetry.metric_setupThing
+for _ in range(5):
+    metric.emit(component="editor")
+ready, go = os.pipe(), os.pipe()
+child = os.fork()
+if child == 0:
+    for _ in range(50):
+        metric.emit(component="editor")
+    os.write(ready[1], b"1")
+    os.read(go[0], 1)
+    for _ in range(50):
+        metric.emit(component="editor")
+    os.kill(os.getpid(), signal.SIGKILL)
+os.read(ready[0], 1)
+for _ in range(5):
+    metric.emit(component="editor")
+metricdsl.shutdown(1)
+os.write(go[1], b"1")
+_, status = os.waitpid(child, 0)
+print(json.dumps({"child": os.waitstatus_to_exitcode(status)}))
+"""
+
 
 def python(code: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
@@ -126,6 +156,20 @@ class TestCrashes:
         assert len(set(ids)) == 800
         assert len({body["sessionId"] for body in receiver.accepted.values()}) == 2
 
+    def test_a_forked_child_keeps_its_rows_when_the_parent_closes_the_outbox(
+        self, tmp_path: Path
+    ) -> None:
+        """The child's connection must not lean on SQLite state copied from the
+        parent: its rows survive the parent closing the file, and its death."""
+        path = tmp_path / "outbox.db"
+        url = f"http://127.0.0.1:{free_port()}"
+        report = finished(python(FORK_AND_DIE, url, str(path)))
+        assert report == {"child": -signal.SIGKILL}
+        survivor = Outbox(str(path), max_bytes=10**8)
+        survivor.adopt()  # both writers are gone
+        assert survivor.pending() == 110
+        survivor.close()
+
     def test_a_configured_outbox_is_replayed_without_any_new_event(
         self, tmp_path: Path, receiver: Receiver
     ) -> None:
@@ -141,13 +185,19 @@ class TestCrashes:
 
 
 class TestSending:
-    def test_rows_leave_the_outbox_once_acknowledged(
+    def test_rows_are_on_disk_once_written_and_leave_once_acknowledged(
         self, tmp_path: Path, receiver: Receiver
     ) -> None:
-        sender = outbox_sender(receiver.url, tmp_path / "o.db", FakeTime())
+        sender = outbox_sender(
+            receiver.url, tmp_path / "o.db", FakeTime(), flush_interval=60
+        )
         for number in range(5):
             sender.write({"metricName": "metric_x", "metricId": f"{number:016x}"})
-        assert sender.stats()["outbox_pending"] in range(6)
+        other = Outbox(str(tmp_path / "o.db"), max_bytes=10**6)  # a connection
+        assert len(other.take(10, 10**6)) == 5  # of its own sees them all
+        other.close()
+        assert sender.stats()["outbox_pending"] == 5
+        assert receiver.posted() == []
         assert sender.flush(20)
         assert sender.stats()["outbox_pending"] == 0
         assert sender.stats()["sent"] == 5
@@ -235,6 +285,23 @@ class TestFile:
         assert [row.body[:3] for row in rows] == [b"%03d" % n for n in range(15, 25)]
         assert outbox.dropped == 15
         outbox.close()
+
+    def test_writers_sharing_an_outbox_keep_it_within_its_cap(
+        self, tmp_path: Path
+    ) -> None:
+        """Each writer (a process, here a connection) counts what the others
+        added too: together they stay within max_bytes."""
+        path = str(tmp_path / "o.db")
+        writers = [Outbox(path, max_bytes=1000) for _ in range(2)]
+        assert [writer.pending() for writer in writers] == [0, 0]  # both open
+        for number in range(20):
+            writers[number % 2].add("s", b"%03d" % number + b"x" * 97)
+        reader = Outbox(path, max_bytes=1000)
+        rows = reader.take(100, 10**6)
+        assert [row.body[:3] for row in rows] == [b"%03d" % n for n in range(10, 20)]
+        assert sum(writer.dropped for writer in writers) == 10
+        for outbox in (*writers, reader):
+            outbox.close()
 
     def test_a_full_outbox_is_counted_as_outbox_full(self, tmp_path: Path) -> None:
         url = f"http://127.0.0.1:{free_port()}"

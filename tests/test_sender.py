@@ -65,7 +65,9 @@ def emit(sender: Sender, count: int) -> list[str]:
     return collector.ids()[before:]
 
 
-def run_script(code: str, *args: str, timeout: float = 60) -> str:
+def run_script(
+    code: str, *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> str:
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code), *args],
         capture_output=True,
@@ -73,6 +75,7 @@ def run_script(code: str, *args: str, timeout: float = 60) -> str:
         timeout=timeout,
         cwd=ROOT,
         check=False,
+        env={**os.environ, **(env or {})},
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -143,6 +146,24 @@ class TestDelivery:
         sender = make_sender(receiver.url, batch_size=1000, flush_interval=0.1)
         emitted = emit(sender, 3)
         assert receiver.wait_for(lambda: len(receiver.events()) == 3)
+        assert metric_ids(receiver.events()) == emitted
+
+    @pytest.mark.parametrize("outbox", [False, True], ids=["memory", "outbox"])
+    def test_events_after_an_idle_spell_go_once_flush_interval_old(
+        self, receiver: Receiver, tmp_path: Path, outbox: bool
+    ) -> None:
+        """A worker that went idle with nothing to send wakes for the next
+        event, not only for a full batch (or, with an outbox, the next look
+        for orphaned rows half a minute later)."""
+        path = str(tmp_path / "o.db") if outbox else ""
+        sender = make_sender(
+            receiver.url, batch_size=1000, flush_interval=0.1, outbox=path
+        )
+        emitted = emit(sender, 1)
+        assert receiver.wait_for(lambda: len(receiver.events()) == 1)
+        assert receiver.wait_for(lambda: sender._idle)  # waiting for work again
+        emitted += emit(sender, 1)
+        assert receiver.wait_for(lambda: len(receiver.events()) == 2, timeout=10)
         assert metric_ids(receiver.events()) == emitted
 
     def test_the_json_body_has_client_session_and_events(
@@ -263,6 +284,19 @@ class TestRetries:
         assert fake.waits == []
         assert sender.stats()["dropped"]["expired"] == 2
 
+    def test_a_dead_backend_does_not_flood_the_log(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        fake = FakeTime()
+        url = f"http://127.0.0.1:{free_port()}"
+        sender = make_sender(url, fake, batch_size=1, retry_deadline=300.0)
+        emit(sender, 5)
+        assert sender.flush(20)
+        err = capsys.readouterr().err
+        assert sender.stats()["retried"] > 50
+        assert err.count("metricdsl.request_failed") == 5  # a few a minute
+        assert err.count("metricdsl.batch_dropped") == 5
+
     def test_connection_refused_is_retried(self) -> None:
         fake = FakeTime()
         sender = make_sender(
@@ -275,13 +309,16 @@ class TestRetries:
 
 
 class TestNeverBlocking:
-    def test_a_backend_that_never_answers_blocks_no_emitter(self) -> None:
+    def test_a_backend_that_never_answers_blocks_no_emitter(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """While the only worker waits on a request that never ends, emitting
-        goes on, and flush() gives up at its timeout."""
+        goes on, flush() gives up at its timeout, and so does shutdown()."""
         with Receiver(lambda number, request: HANG) as server:
             sender = make_sender(server.url, timeout=30.0, batch_size=10)
             emit(sender, 10)
             assert server.wait_for(lambda: len(server.requests) == 1)
+            worker = sender_threads()
             metric = metricdsl.telemetry.metric_setupThing
             for _ in range(500):
                 metric.emit(component="editor")
@@ -290,7 +327,12 @@ class TestNeverBlocking:
             started = time.monotonic()
             assert sender.flush(0.5) is False
             assert time.monotonic() - started < 5.0  # on time, generously
-            sender.close(0.1)
+            started = time.monotonic()
+            assert metricdsl.shutdown(0.3) is False  # the request still hangs
+            assert time.monotonic() - started < 3.0  # timeout + at most a second
+        assert threads_end(worker)  # the stopped receiver reset the request
+        assert sender.stats()["dropped"] == {"shutdown": 510}
+        assert "metricdsl.request_failed" not in capsys.readouterr().err  # no retry
 
     def test_shutdown_interrupts_a_retry_wait(self) -> None:
         with Receiver(lambda n, request: status(503, Retry_After="50")) as server:
@@ -304,6 +346,43 @@ class TestNeverBlocking:
             assert time.monotonic() - started < 3.0  # timeout + at most a second
             assert threads_end(worker)
             assert sender.stats()["dropped"]["shutdown"] == 1
+
+    @pytest.mark.parametrize("outbox", [False, True], ids=["memory", "outbox"])
+    def test_a_signal_handler_that_emits_does_not_deadlock(
+        self, tmp_path: Path, outbox: bool
+    ) -> None:
+        """Signals land while the main thread is inside the sender (or its
+        outbox); a handler that emits must not wait for a lock it holds."""
+        out = run_script(
+            """
+            import os, signal, sys, threading, time, metricdsl
+            metricdsl.configure(
+                endpoint=sys.argv[1], outbox=sys.argv[2], sinks=["null"],
+                flush_interval=60,
+            )
+            metric = metricdsl.telemetry.metric_setupThing
+            metric.emit(component="editor")  # the sinks are built
+            handled = 0
+            def handler(signum, frame):
+                global handled
+                metric.emit(component="other")
+                handled += 1
+            signal.signal(signal.SIGUSR1, handler)
+            def pester():
+                while handled < 100:
+                    os.kill(os.getpid(), signal.SIGUSR1)
+                    time.sleep(0.001)
+            threading.Thread(target=pester, daemon=True).start()
+            while handled < 100:
+                metric.emit(component="editor")
+            print(handled)
+            """,
+            f"http://127.0.0.1:{free_port()}",
+            str(tmp_path / "o.db") if outbox else "",
+            timeout=30,
+            env={"METRICDSL_EXIT_TIMEOUT": "0"},
+        )
+        assert int(out) >= 100
 
     def test_a_full_queue_drops_the_oldest_events(self, receiver: Receiver) -> None:
         sender = make_sender(
@@ -364,8 +443,32 @@ class TestLifecycle:
                 metricdsl.telemetry.metric_setupThing.emit(component="other")
             """,
             receiver.url,
+            env={"METRICDSL_EXIT_TIMEOUT": "20"},  # ample on a loaded machine
         )
         assert len(receiver.events()) == 5
+
+    def test_the_exit_hook_gives_up_on_a_backend_that_never_answers(self) -> None:
+        code = """
+            import sys, metricdsl
+            metricdsl.configure(
+                endpoint=sys.argv[1], sinks=["null"], timeout=60, flush_interval=0.05
+            )
+            metricdsl.telemetry.metric_setupThing.emit(component="other")
+            sys.stdin.read()  # exit when the test says so
+            """
+        with Receiver(lambda number, request: HANG) as server:
+            process = subprocess.Popen(
+                [sys.executable, "-c", textwrap.dedent(code), server.url],
+                stdin=subprocess.PIPE,
+                cwd=ROOT,
+                env={**os.environ, "METRICDSL_EXIT_TIMEOUT": "0.5"},
+            )
+            assert server.wait_for(lambda: len(server.requests) == 1)
+            started = time.monotonic()
+            process.communicate(b"", timeout=60)  # the request hangs for 60 s
+            took = time.monotonic() - started
+        assert process.returncode == 0
+        assert took < 30.0  # the exit hook's 0.5 s (+1 s), generously
 
     def test_a_forked_child_sends_only_its_own_events(self, receiver: Receiver) -> None:
         out = run_script(
@@ -499,6 +602,31 @@ class TestSecrets:
         for secret in ("s3cr3t", "hunter2", "k3y"):
             assert secret not in err
             assert secret not in repr(sender)
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {"Authorization": "Bearer s3cr3t\n"},  # a token read from a file
+            {"Authorization": "Bearer s3cr3t\r\nX-Evil: 1"},
+            {"Authorization": "Bearer s3cr3t\u20ac"},  # not Latin-1
+            {"Authorization: Bearer s3cr3t": ""},  # a whole line as the name
+        ],
+    )
+    def test_an_unusable_header_is_reported_without_its_value(
+        self,
+        receiver: Receiver,
+        capsys: pytest.CaptureFixture[str],
+        headers: dict[str, str],
+    ) -> None:
+        sender = make_sender(receiver.url, headers=headers)
+        emit(sender, 1)
+        assert sender.flush(20)
+        err = capsys.readouterr().err
+        assert "metricdsl.sender_failed" in err
+        assert "header" in err
+        assert "s3cr3t" not in err
+        assert receiver.posted() == []
+        assert sender.stats()["dropped"] == {"sender_error": 1}
 
 
 def test_pipeline_stats_sum_the_sender(receiver: Receiver) -> None:

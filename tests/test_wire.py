@@ -215,15 +215,22 @@ class TestOtlp:
 
 
 class TestOtlpAnswers:
-    def test_records_the_receiver_refuses_are_counted_as_rejected(self) -> None:
-        partial = b'{"partialSuccess":{"rejectedLogRecords":"2","errorMessage":"no"}}'
-        with Receiver(lambda n, request: Answer("ok", reply=partial)) as server:
+    @pytest.mark.parametrize(
+        ("refused", "expected"),
+        [("2", (3, 2)), ("9", (0, 5))],  # never more than the batch held
+    )
+    def test_records_the_receiver_refuses_are_counted_as_rejected(
+        self, refused: str, expected: tuple[int, int]
+    ) -> None:
+        partial = b'{"partialSuccess":{"rejectedLogRecords":"%s","errorMessage":"no"}}'
+        answer = Answer("ok", reply=partial % refused.encode())
+        with Receiver(lambda n, request: answer) as server:
             metricdsl.configure(endpoint=server.url, protocol="otlp", sinks=["null"])
             for _ in range(5):
                 metricdsl.telemetry.metric_setupThing.emit(component="editor")
             assert metricdsl.flush(20)
         stats = metricdsl.stats()
-        assert (stats["sent"], stats["dropped"]["rejected"]) == (3, 2)
+        assert (stats["sent"], stats["dropped"]["rejected"]) == expected
 
     @pytest.mark.parametrize(
         "answer",
