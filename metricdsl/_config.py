@@ -9,6 +9,7 @@ object and never looks at the environment.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -248,7 +249,7 @@ def _normalised(name: str, value: Any) -> Any:
     if name == "headers":
         if not isinstance(value, Mapping):
             raise _bad(name, "a mapping of header names to values", value)
-        return {str(k): str(v) for k, v in value.items()}
+        return _checked_headers({str(k): str(v) for k, v in value.items()})
     if name == "outbox":
         if not isinstance(value, (str, os.PathLike)):
             raise _bad(name, "a path, or ''", value)
@@ -264,6 +265,28 @@ def _normalised(name: str, value: Any) -> Any:
                 raise _bad(name, "exception classes", cls)
         return classes
     raise _bad(name, "a known setting", value)  # pragma: no cover - keyword-only
+
+
+_HEADER_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
+
+
+def _checked_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Headers HTTP can carry. A value is never shown: it may be a token."""
+    for key, value in headers.items():
+        if not _HEADER_NAME.fullmatch(key):
+            raise _bad("headers", "header names made of letters, digits and -", key)
+        try:
+            value.encode("latin-1")
+            fits = not any(c in value for c in "\r\n\0")
+        except UnicodeEncodeError:
+            fits = False
+        if not fits:
+            raise ConfigurationError(
+                f"configure(headers=...): the value of {key!r} cannot be sent over "
+                "HTTP (a line break, or a character outside Latin-1); the value "
+                "is not shown, it may be a secret"
+            )
+    return headers
 
 
 def env_sink_specs() -> list[str]:

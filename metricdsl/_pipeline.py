@@ -336,6 +336,30 @@ def _at_exit() -> None:
 atexit.register(_at_exit)
 
 
+class _ForkedByMultiprocessing:
+    """multiprocessing ends a child it forked with ``os._exit``: no atexit.
+    Just before every fork, make sure multiprocessing (when it is in use) will
+    run the exit flush in such a child too, from its own exit finalizers."""
+
+    registered = False
+
+    def before_fork(self) -> None:
+        util = sys.modules.get("multiprocessing.util")
+        if util is not None and not self.registered:
+            util.register_after_fork(self, _ForkedByMultiprocessing.in_child)
+            self.registered = True
+
+    @staticmethod
+    def in_child(_: object) -> None:
+        # runs in the child once multiprocessing has cleared its finalizers
+        util = sys.modules["multiprocessing.util"]
+        util.Finalize(None, _at_exit, exitpriority=0)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_ForkedByMultiprocessing().before_fork)
+
+
 def reset() -> None:
     """Back to a fresh process's settings and counters, the environment
     read again (for tests)."""

@@ -82,6 +82,22 @@ class TestConfigure:
         assert STATE.settings is before
         assert isinstance(ConfigurationError("x"), ValueError)
 
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {"Authorization": "Bearer s3cr3t\n"},
+            {"Authorization": "Bearer s3cr3t\u20ac"},
+            {"Bad Name": "x"},
+        ],
+    )
+    def test_headers_http_cannot_carry_are_refused_without_showing_the_value(
+        self, headers: dict[str, str]
+    ) -> None:
+        with pytest.raises(ConfigurationError) as caught:
+            metricdsl.configure(headers=headers)
+        assert "s3cr3t" not in str(caught.value)
+        assert "headers" in str(caught.value)
+
     def test_an_unknown_setting_is_a_type_error(self) -> None:
         with pytest.raises(TypeError):
             metricdsl.configure(colour="blue")  # type: ignore[call-arg]

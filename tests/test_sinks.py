@@ -310,3 +310,31 @@ def test_an_event_that_cannot_be_rendered_is_counted_and_the_rest_written(
     assert [json.loads(line)["n"] for line in lines] == [1, 2]
     assert metricdsl.stats()["dropped"]["sink_error"] == 1
     assert "metricdsl.event_unrenderable" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_by_multiprocessing_writes_its_lines(tmp_path: Path) -> None:
+    """multiprocessing ends its forked children with os._exit (no atexit)."""
+    path = tmp_path / "events.jsonl"
+    _run_program(
+        tmp_path,
+        f"""
+        import multiprocessing
+        metricdsl.configure(sinks=["jsonl:{path}"])
+
+        def child(n):
+            for i in range(n):
+                t.test_outer.emit(label="child")
+
+        t.test_outer.emit(label="parent")
+        context = multiprocessing.get_context("fork")
+        process = context.Process(target=child, args=(5,))
+        process.start()
+        process.join()
+        assert process.exitcode == 0
+        with context.Pool(2) as pool:
+            pool.map(child, [3, 3])
+        """,
+    )
+    labels = [json.loads(x)["label"] for x in path.read_text().splitlines()]
+    assert sorted(labels) == ["child"] * 11 + ["parent"]
