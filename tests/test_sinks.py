@@ -332,8 +332,10 @@ def test_a_child_forked_by_multiprocessing_writes_its_lines(tmp_path: Path) -> N
         process.start()
         process.join()
         assert process.exitcode == 0
-        with context.Pool(2) as pool:
-            pool.map(child, [3, 3])
+        pool = context.Pool(2)
+        pool.map(child, [3, 3])
+        pool.close()  # workers finish and exit (terminate() would kill them)
+        pool.join()
         """,
     )
     labels = [json.loads(x)["label"] for x in path.read_text().splitlines()]
