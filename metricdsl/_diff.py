@@ -11,7 +11,8 @@ groups:
 - additions: a metric added, an optional field added to a metric, an allowed
   value added, allowedValues lifted;
 - other changes: descriptions, ``passive``, ``sensitive``, a field that became
-  optional, a type removed that no metric used.
+  optional, a global field a metric no longer declares (every metric may still
+  carry it), a type removed that no metric used.
 
 A type's own changes (its kind, its allowed values) are reported once, for the
 type, naming the metrics of the new set that carry it.
@@ -23,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._definitions import Definitions, FieldType, MetricDefinition
+from ._definitions import GLOBAL_TYPES, Definitions, FieldType, MetricDefinition
 
 __all__ = ["Change", "Changes", "compare", "render_text"]
 
@@ -227,7 +228,14 @@ def _compare_metric(
         add(changes.other, "description_changed", "description changed")
     for field_name, was in before.fields.items():
         now = after.fields.get(field_name)
-        if now is None:
+        if now is None and field_name in GLOBAL_TYPES:  # still accepted
+            add(
+                changes.other,
+                "field_undeclared",
+                f"global field {field_name!r} no longer declared",
+                field_name,
+            )
+        elif now is None:
             add(
                 changes.breaking,
                 "field_removed",

@@ -123,6 +123,20 @@ class TestCompare:
             "other": ["type_removed"],
         }
 
+    def test_a_global_field_no_longer_declared_is_not_breaking(
+        self, tmp_path: Path
+    ) -> None:
+        """Every metric may still carry it: code that sets it keeps working."""
+        old = BASE.replace(
+            "      - type: component\n",
+            "      - type: component\n      - type: reason\n",
+        )
+        assert kinds(old, BASE, tmp_path) == {
+            "breaking": [],
+            "additions": [],
+            "other": ["field_undeclared"],
+        }
+
     def test_identical_sets_have_no_changes(self, tmp_path: Path) -> None:
         assert kinds(BASE, BASE, tmp_path) == {
             "breaking": [],
