@@ -433,7 +433,8 @@ class _Stub:
         self._field_dict("TelemetryFields", own, "fields")
         out += ["", "class Telemetry:"]
         for metric, names in self.metric_names.items():
-            if is_plain_name(metric):
+            # as Telemetry does: a name starting with "_" is reached by index only
+            if is_plain_name(metric) and not metric.startswith("_"):
                 out += _annotation("    ", metric, names.cls)
         for prop, returns in (
             ("metrics", "Mapping[str, metricdsl.Metric]"),

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import metricdsl
 from metricdsl._definitions import load_definitions
 from metricdsl._stubs import is_plain_name, pascal, py_str, render_stub
 from metricdsl.cli import main
@@ -196,6 +197,35 @@ class TestLayout:
         # a metric name that is no identifier is reached by indexing only
         assert 'def __getitem__(self, name: Literal["odd_with-dash"])' in text
         assert "odd_with-dash:" not in text
+
+    def test_telemetry_attributes_are_those_the_runtime_has(
+        self, tmp_path: Path
+    ) -> None:
+        """A metric the runtime reaches by index only has no attribute in the
+        stub either, so the type checker never accepts what raises."""
+        path = tmp_path / "defs.yaml"
+        path.write_text(
+            "metrics:\n"
+            "  - {name: ns_plain, description: x}\n"
+            "  - {name: _hidden_metric, description: x}\n"
+            "  - {name: _, description: x}\n"
+            "  - {name: ns_with-dash, description: x}\n",
+            encoding="utf-8",
+        )
+        tree = ast.parse(stub_of(path))
+        (telemetry_class,) = [
+            node
+            for node in tree.body
+            if isinstance(node, ast.ClassDef) and node.name == "Telemetry"
+        ]
+        declared = {
+            node.target.id
+            for node in telemetry_class.body
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+        }
+        telemetry = metricdsl.load(path)
+        assert declared == {name for name in telemetry if hasattr(telemetry, name)}
+        assert declared == {"ns_plain"}
 
     def test_the_variable_name_is_configurable(self) -> None:
         text = stub_of(DEFAULT_DEFINITIONS, variable="metrics_")
