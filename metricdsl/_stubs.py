@@ -27,13 +27,18 @@ from typing import Final
 
 from ._definitions import GLOBAL_TYPES, Definitions, FieldType
 
-__all__ = ["render_stub"]
+__all__ = ["MODULE_NAMES", "render_stub"]
 
 _WIDTH: Final = 88
 _PY_TYPES: Final = {"string": "str", "int": "int", "double": "float", "boolean": "bool"}
-#: names the stub itself uses at module level
-_TAKEN: Final = frozenset(
+_DECORATOR: Final = "_RunDecorator"
+#: names the stub itself imports or defines at module level
+MODULE_NAMES: Final = frozenset(
     {
+        "_P",
+        "_R",
+        "_T",
+        _DECORATOR,
         "Callable",
         "Iterator",
         "Literal",
@@ -51,7 +56,6 @@ _TAKEN: Final = frozenset(
         "TelemetryFields",
     }
 )
-_DECORATOR: Final = "_RunDecorator"
 
 
 def render_stub(
@@ -226,7 +230,7 @@ class _Stub:
     def __init__(self, definitions: Definitions, variable: str) -> None:
         self.definitions = definitions
         self.variable = variable
-        self.names = _Names(_TAKEN | {variable})
+        self.names = _Names(MODULE_NAMES | {variable})
         self.lines: list[str] = []
         metrics = definitions.metrics
         self.metric_names = {name: _MetricNames(self.names, name) for name in metrics}

@@ -328,10 +328,19 @@ def _github(problem: Problem) -> str:
 def _stubs(args: argparse.Namespace) -> int:
     import keyword
 
+    from ._stubs import MODULE_NAMES, render_stub
+
     variable = args.variable
     if not variable.isidentifier() or keyword.iskeyword(variable):
         print(
             f"metricdsl stubs: --variable must be an identifier; got {variable!r}",
+            file=sys.stderr,
+        )
+        return USAGE
+    if variable in MODULE_NAMES:
+        print(
+            f"metricdsl stubs: --variable {variable!r} is a name the stub itself "
+            "imports or defines; choose another",
             file=sys.stderr,
         )
         return USAGE
@@ -344,8 +353,6 @@ def _stubs(args: argparse.Namespace) -> int:
     definitions = _load(args.files, sys.stderr)
     if definitions is None:
         return FOUND
-    from ._stubs import render_stub
-
     command = ["metricdsl", "stubs", *args.files, "--output", args.output]
     if variable != "telemetry":
         command += ["--variable", variable]

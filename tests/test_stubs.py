@@ -346,7 +346,15 @@ class TestCommand:
         assert "--variable metrics\n" in output.read_text(encoding="utf-8")
 
     @pytest.mark.parametrize(
-        "extra", [["--variable", "class"], ["--variable", "a-b"], ["-o", "x.py"]]
+        "extra",
+        [
+            ["--variable", "class"],
+            ["--variable", "a-b"],
+            ["--variable", "Telemetry"],  # names the stub itself defines or imports
+            ["--variable", "metricdsl"],
+            ["--variable", "_P"],
+            ["-o", "x.py"],
+        ],
     )
     def test_bad_variable_or_output_is_a_usage_error(
         self, extra: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
