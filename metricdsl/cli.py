@@ -201,8 +201,9 @@ def _parser() -> argparse.ArgumentParser:
     report.set_defaults(run=_report)
 
     schema = command("schema", "the JSON Schema of the definitions format")
-    schema.add_argument("--output", "-o", metavar="PATH", help="write it to PATH")
-    schema.add_argument(
+    where = schema.add_mutually_exclusive_group()
+    where.add_argument("--output", "-o", metavar="PATH", help="write it to PATH")
+    where.add_argument(
         "--path", action="store_true", help="print where the installed schema is"
     )
     schema.set_defaults(run=_schema)
@@ -361,8 +362,8 @@ def _stubs(args: argparse.Namespace) -> int:
 
 
 def _docs(args: argparse.Namespace) -> int:
-    if args.check and not args.output:
-        print("metricdsl docs: --check needs --output", file=sys.stderr)
+    if args.check and args.output in (None, "-"):
+        print("metricdsl docs: --check needs --output FILE", file=sys.stderr)
         return USAGE
     definitions = _load(args.files, sys.stderr)
     if definitions is None:

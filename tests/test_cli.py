@@ -165,8 +165,18 @@ class TestUsage:
             ["stubs", "definitions.yaml"],  # no --output
             ["report", "--top", "0", "events.jsonl"],
             ["diff", "definitions.yaml"],
+            ["schema", "--path", "--output", "x.json"],
         ],
-        ids=["none", "unknown", "no-file", "bad-format", "no-output", "top-0", "one"],
+        ids=[
+            "none",
+            "unknown",
+            "no-file",
+            "bad-format",
+            "no-output",
+            "top-0",
+            "one",
+            "path-and-output",
+        ],
     )
     def test_usage_errors_exit_2_with_a_message_on_stderr(
         self, args: list[str]

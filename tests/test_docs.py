@@ -157,9 +157,16 @@ class TestCommand:
         )
         assert "out of date" in capsys.readouterr().err
 
-    def test_check_needs_an_output(self, capsys: pytest.CaptureFixture[str]) -> None:
-        assert main(["docs", str(DEFAULT_DEFINITIONS), "--check"]) == 2
-        assert "--check needs --output" in capsys.readouterr().err
+    @pytest.mark.parametrize("output", [[], ["--output", "-"]])
+    def test_check_needs_an_output_file(
+        self, output: list[str], capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert main(["docs", str(DEFAULT_DEFINITIONS), "--check", *output]) == 2
+        captured = capsys.readouterr()
+        assert (captured.out, captured.err) == (
+            "",
+            "metricdsl docs: --check needs --output FILE\n",
+        )
 
     def test_invalid_definitions_exit_1(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
