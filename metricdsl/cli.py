@@ -12,6 +12,7 @@ usage error (and, for ``diff``, definitions that do not load).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -99,6 +100,10 @@ example:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    for stream in (sys.stdout, sys.stderr):
+        # a console or file whose encoding lacks a character gets an escape
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     args = _parser().parse_args(argv)
     try:
         return int(args.run(args))

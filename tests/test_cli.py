@@ -24,10 +24,16 @@ COMMANDS = ("check", "stubs", "docs", "diff", "report", "schema")
 
 
 def run_metricdsl(
-    *args: str, cwd: Path | None = None, stdin: str | None = None
+    *args: str,
+    cwd: Path | None = None,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m metricdsl ARGS`` in a fresh process, as a user runs it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    """``python -m metricdsl ARGS`` in a fresh process, as a user runs it
+    (``env`` adds to the environment)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")} | (
+        env or {}
+    )
     return subprocess.run(
         [sys.executable, "-m", "metricdsl", *args],
         capture_output=True,
@@ -193,6 +199,18 @@ class TestUsage:
             main(["report", "--top", "many", "e.jsonl"])
         assert exited.value.code == 2
         assert "expected a positive integer; got 'many'" in capsys.readouterr().err
+
+    def test_text_the_terminal_cannot_encode_is_escaped_not_a_crash(
+        self, tmp_path: Path
+    ) -> None:
+        """A console or redirected file in ASCII (or cp1252): no traceback."""
+        path = tmp_path / "defs.yaml"
+        path.write_text(
+            "metrics:\n  - {name: ns_caf\u00e9, description: \u6587}\n", "utf-8"
+        )
+        result = run_metricdsl("docs", str(path), env={"PYTHONIOENCODING": "ascii"})
+        assert (result.returncode, result.stderr) == (0, "")
+        assert "\n## ns_caf\\xe9\n\n\\u6587\n" in result.stdout
 
     def test_version(self) -> None:
         result = run_metricdsl("--version")
