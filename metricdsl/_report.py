@@ -236,9 +236,17 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _shown(text: str) -> str:
+    """Text from the file, for a terminal: control characters as ``repr`` writes
+    them, so that none moves the cursor or breaks a row."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _reasons_text(metric: MetricSummary, top: int) -> str:
     mark = "" if metric.reasons.exact else "~"
-    return ", ".join(f"{r} ({mark}{c})" for r, c in metric.reasons.top(top))
+    return ", ".join(f"{_shown(r)} ({mark}{c})" for r, c in metric.reasons.top(top))
 
 
 def render_table(summary: Summary, *, top: int) -> str:
@@ -259,7 +267,7 @@ def render_table(summary: Summary, *, top: int) -> str:
         approximate |= not durations.is_exact
         rows.append(
             (
-                metric.name,
+                _shown(metric.name),
                 str(metric.count),
                 f"{_percent(metric.failed, metric.count):.1f}%",
                 f"{_percent(metric.cancelled, metric.count):.1f}%",

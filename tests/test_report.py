@@ -91,6 +91,18 @@ class TestSummary:
             "Percentiles by nearest rank.",
         ]
 
+    def test_control_characters_in_the_table_are_escaped(self) -> None:
+        """Names and reasons come from the file: no terminal escape sequence or
+        line break of theirs reaches the terminal or breaks the rows."""
+        summary, _ = summarise([event("ns_\x1b[2Jx", reason="line\nbreak\ttab")])
+        lines = render_table(summary, top=1).splitlines()
+        assert lines[1] == (
+            "ns_\\x1b[2Jx      1    0.0%       0.0%       -       -       -  "
+            "line\\nbreak\\ttab (1)"
+        )
+        json_names = [m["metric"] for m in render_json(summary, top=1)["metrics"]]
+        assert json_names == ["ns_\x1b[2Jx"]  # JSON escapes them itself
+
     def test_malformed_lines_are_reported_with_their_number_and_skipped(
         self,
     ) -> None:
