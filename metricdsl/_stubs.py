@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import shlex
 from collections.abc import Iterable, Sequence
 from typing import Final
 
@@ -62,7 +63,7 @@ def render_stub(
     definitions: Definitions, *, variable: str, command: Sequence[str]
 ) -> str:
     """The text of the stub; ``command`` is how to regenerate it (for the header)."""
-    return _Stub(definitions, variable).render(" ".join(command))
+    return _Stub(definitions, variable).render(shlex.join(command))
 
 
 # -- Python source text -------------------------------------------------------

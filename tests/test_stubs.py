@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -323,6 +324,24 @@ class TestCommand:
         text = output.read_text(encoding="utf-8")
         assert f"#   metricdsl stubs {DEFAULT_DEFINITIONS} --output {output}\n" in text
         assert main([*args, "--check"]) == 0
+
+    def test_the_regeneration_command_is_quoted_for_the_shell(
+        self, tmp_path: Path
+    ) -> None:
+        folder = tmp_path / "my defs"
+        folder.mkdir()
+        source = folder / "definitions.yaml"
+        shutil.copy(DEFAULT_DEFINITIONS, source)
+        output = folder / "t.pyi"
+        assert main(["stubs", str(source), "-o", str(output)]) == 0
+        command = output.read_text(encoding="utf-8").splitlines()[1]
+        assert shlex.split(command.removeprefix("#   ")) == [
+            "metricdsl",
+            "stubs",
+            str(source),
+            "--output",
+            str(output),
+        ]
 
     def test_check_reports_a_stale_or_missing_stub(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
