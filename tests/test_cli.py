@@ -147,6 +147,15 @@ class TestCheck:
         assert out.startswith(f"::error file={escaped},line=1,col=11,")
         assert out.count("\n") == 1  # one annotation: the missing description
 
+    def test_github_format_as_a_workflow_runs_it(self, bad_file: Path) -> None:
+        result = run_metricdsl("check", "--format", "github", str(bad_file))
+        assert result.returncode == 1
+        assert result.stdout.splitlines() == [
+            f"::error file={p.path},line={p.line},col={p.column},"
+            f"title=metricdsl check::{p.message}"
+            for p in _problems(bad_file)
+        ]
+
     def test_valid_file_in_github_format_prints_the_summary(
         self, capsys: pytest.CaptureFixture[str]
     ) -> None:
@@ -211,6 +220,28 @@ class TestUsage:
         result = run_metricdsl("docs", str(path), env={"PYTHONIOENCODING": "ascii"})
         assert (result.returncode, result.stderr) == (0, "")
         assert "\n## ns_caf\\xe9\n\n\\u6587\n" in result.stdout
+
+    @pytest.mark.parametrize(
+        "args",
+        [["docs", "definitions.yaml"], ["schema"], ["check", "definitions.yaml"]],
+        ids=["docs", "schema", "check"],
+    )
+    def test_a_closed_pipe_ends_the_command_quietly(self, args: list[str]) -> None:
+        """``metricdsl docs ... | head``: exit 1, no traceback."""
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the reader is gone before anything is written
+        try:
+            result = subprocess.run(
+                [sys.executable, "-m", "metricdsl", *args],
+                stdout=write_end,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
+                check=False,
+            )
+        finally:
+            os.close(write_end)
+        assert (result.returncode, result.stderr) == (1, "")
 
     def test_version(self) -> None:
         result = run_metricdsl("--version")

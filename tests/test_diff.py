@@ -172,7 +172,18 @@ class TestCommand:
             "Breaking changes (1):\n  metric 'ns_other': removed\n",
         )
 
-    def test_no_breaking_change_exits_0(
+    def test_no_breaking_change_exits_0(self, tmp_path: Path) -> None:
+        old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
+        old.write_text(BASE, encoding="utf-8")
+        new.write_text(BASE.replace("[editor, viewer]", "[editor, viewer, web]"))
+        result = run_metricdsl("diff", str(old), str(new))
+        assert (result.returncode, result.stdout, result.stderr) == (
+            0,
+            "Additions (1):\n  field 'component': allowed value added: 'web'\n",
+            "",
+        )
+
+    def test_identical_sets_print_no_changes(
         self, capsys: pytest.CaptureFixture[str]
     ) -> None:
         path = str(DEFAULT_DEFINITIONS)
@@ -186,20 +197,32 @@ class TestCommand:
         base.write_text(BASE, encoding="utf-8")
         team = tmp_path / "team.yaml"
         team.write_text(
+            "types:\n  - name: count\n    description: Now text.\n"
             "metrics:\n"
-            "  - name: ns_other\n    description: Another.\n    unit: Count\n",
+            "  - name: ns_other\n    description: Another.\n    unit: Count\n"
+            "  - name: ns_team\n    description: The team's.\n",
             encoding="utf-8",
         )
-        args = ["diff", "--old", str(base), "--new", str(base), "--new", str(team)]
-        assert main([*args, "--format", "json"]) == 1
-        data = json.loads(capsys.readouterr().out)
-        assert data["breaking"] == [
+        args = ["--old", str(base), "--new", str(base), "--new", str(team)]
+        result = run_metricdsl("diff", *args, "--format", "json")
+        assert result.returncode == 1
+        assert json.loads(result.stdout)["breaking"] == [
+            {
+                "kind": "type_changed",
+                "field": "count",
+                "message": "field 'count': type changed from int to string "
+                "(used by ns_thing)",
+            },
             {
                 "kind": "unit_changed",
                 "metric": "ns_other",
                 "message": "metric 'ns_other': unit changed from None to Count",
-            }
+            },
         ]
+        # the other way round, the layer's metric is removed
+        back = ["--old", str(base), "--old", str(team), "--new", str(base)]
+        assert main(["diff", *back]) == 1
+        assert "  metric 'ns_team': removed\n" in capsys.readouterr().out
 
     @pytest.mark.parametrize(
         "args",
@@ -215,15 +238,12 @@ class TestCommand:
             main(["diff", *args])
         assert exited.value.code == 2
 
-    def test_definitions_that_do_not_load_exit_2(
-        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-    ) -> None:
+    def test_definitions_that_do_not_load_exit_2(self, tmp_path: Path) -> None:
         bad = tmp_path / "bad.yaml"
         bad.write_text("metrics: 3\n", encoding="utf-8")
-        assert main(["diff", str(DEFAULT_DEFINITIONS), str(bad)]) == 2
-        assert capsys.readouterr().err.startswith(
-            f"{bad}:1:10: 'metrics' is not a list"
-        )
+        result = run_metricdsl("diff", str(DEFAULT_DEFINITIONS), str(bad))
+        assert (result.returncode, result.stdout) == (2, "")
+        assert result.stderr.startswith(f"{bad}:1:10: 'metrics' is not a list")
 
     def test_the_real_vscode_layer_over_common(
         self, aws: Path, capsys: pytest.CaptureFixture[str]
