@@ -16,7 +16,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -242,7 +242,11 @@ def _positive(text: str) -> int:
 # -- shared steps -----------------------------------------------------------------
 
 
-def _load(files: Sequence[str], problems_to: TextIO) -> Definitions | None:
+def _load(
+    files: Sequence[str],
+    problems_to: TextIO,
+    show: Callable[[Problem], str] = str,
+) -> Definitions | None:
     """The layered definitions, or None after printing every problem."""
     from ._definitions import load_definitions
     from ._errors import DefinitionError
@@ -251,7 +255,7 @@ def _load(files: Sequence[str], problems_to: TextIO) -> Definitions | None:
         return load_definitions(files)
     except DefinitionError as error:
         for problem in error.problems:
-            print(problem, file=problems_to)
+            print(show(problem), file=problems_to)
         return None
 
 
@@ -289,14 +293,9 @@ def _emit(text: str, output: str | None, *, check: bool, what: str) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from ._definitions import load_definitions
-    from ._errors import DefinitionError
-
-    try:
-        definitions = load_definitions(args.files)
-    except DefinitionError as error:
-        for problem in error.problems:
-            print(_github(problem) if args.format == "github" else problem)
+    show = _github if args.format == "github" else str
+    definitions = _load(args.files, sys.stdout, show)
+    if definitions is None:
         return FOUND
     types = sum(1 for t in definitions.types.values() if t.location is not None)
     overrides = len(definitions.overrides)
