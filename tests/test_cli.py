@@ -147,6 +147,17 @@ class TestCheck:
         assert out.startswith(f"::error file={escaped},line=1,col=11,")
         assert out.count("\n") == 1  # one annotation: the missing description
 
+    def test_github_annotation_messages_escape_percent_signs(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        path = tmp_path / "defs.yaml"
+        path.write_text("metrics: [{name: x_y, description: d, 50%: 1}]\n", "utf-8")
+        (problem,) = _problems(path)
+        assert "'50%'" in problem.message
+        assert main(["check", "--format", "github", str(path)]) == 1
+        message = capsys.readouterr().out.split("::", 2)[2]
+        assert message == problem.message.replace("%", "%25") + "\n"
+
     def test_github_format_as_a_workflow_runs_it(self, bad_file: Path) -> None:
         result = run_metricdsl("check", "--format", "github", str(bad_file))
         assert result.returncode == 1
