@@ -15,7 +15,7 @@ from collections.abc import (
 )
 from time import time_ns
 from types import FunctionType, MappingProxyType
-from typing import Any, ParamSpec, TypeVar, cast, overload
+from typing import Any, Final, ParamSpec, TypeVar, cast, overload
 
 from ._config import STATE
 from ._definitions import (
@@ -450,10 +450,8 @@ class Telemetry:
             for name, definition in definitions.metrics.items()
         }
         self._metrics: Mapping[str, Metric] = MappingProxyType(metrics)
-        own = set(dir(type(self)))
         for name, metric in metrics.items():
-            # names of Telemetry's own (and private ones) stay reachable by index
-            if name.isidentifier() and name not in own and not name.startswith("_"):
+            if is_attribute(name):
                 self.__dict__[name] = metric  # plain attribute lookups on the hot path
 
     @property
@@ -529,3 +527,15 @@ class Telemetry:
 
     def __repr__(self) -> str:
         return f"<Telemetry {len(self._metrics)} metrics from {', '.join(self.paths)}>"
+
+
+_TELEMETRY_OWN: Final = frozenset(dir(Telemetry))
+
+
+def is_attribute(name: str) -> bool:
+    """Whether ``Telemetry`` offers the metric ``name`` as an attribute. Names
+    of its own, private names and names that are no identifiers are reached
+    by index only (``telemetry["name"]``)."""
+    return (
+        name.isidentifier() and not name.startswith("_") and name not in _TELEMETRY_OWN
+    )

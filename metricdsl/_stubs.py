@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from typing import Final
 
 from ._definitions import GLOBAL_TYPES, Definitions, FieldType
+from ._metric import is_attribute
 
 __all__ = ["MODULE_NAMES", "render_stub"]
 
@@ -438,8 +439,7 @@ class _Stub:
         self._field_dict("TelemetryFields", own, "fields")
         out += ["", "class Telemetry:"]
         for metric, names in self.metric_names.items():
-            # as Telemetry does: a name starting with "_" is reached by index only
-            if is_plain_name(metric) and not metric.startswith("_"):
+            if is_plain_name(metric) and is_attribute(metric):
                 out += _annotation("    ", metric, names.cls)
         for prop, returns in (
             ("metrics", "Mapping[str, metricdsl.Metric]"),
