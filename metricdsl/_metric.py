@@ -234,9 +234,7 @@ class Metric:
             if "reasonDesc" in event:
                 event["reasonDesc"] = clean_reason_desc(event["reasonDesc"])
             if self._required and not event.keys() >= self._required:
-                absent = checker.missing(event)  # raises in strict mode
-                if absent:
-                    event["missingFields"] = ", ".join(absent)
+                checker.mark_missing(event)  # raises in strict mode
             if self._sensitive:
                 redact(event, self._sensitive)
             dispatch(event)

@@ -334,7 +334,7 @@ class Span:
             if metric._sensitive:
                 redact(event, metric._sensitive)
             if metric._required and not event.keys() >= metric._required:
-                self._check_required(event, error)
+                metric._checker.mark_missing(event, escaping=error is not None)
             dispatch(event)
         except Exception as failure:
             if error is None:
@@ -370,18 +370,6 @@ class Span:
             event["requestId"] = request_id
         if status is not None and "httpStatusCode" not in fields:
             event["httpStatusCode"] = status
-
-    def _check_required(
-        self, event: dict[str, Any], error: BaseException | None
-    ) -> None:
-        """List missing required fields in the event; in strict mode, raise
-        unless the user's own exception is already on its way out."""
-        checker = self.metric._checker
-        absent = [name for name in checker.required if name not in event]
-        if absent and STATE.checking:
-            if error is None or not STATE.strict:
-                checker.missing(event)  # raises in strict mode
-            event["missingFields"] = ", ".join(absent)
 
     def __repr__(self) -> str:
         state = ("new", "active", "ended", "inert")[self._phase]

@@ -152,13 +152,17 @@ class Checker:
             accepted[name] = value
         return accepted
 
-    def missing(self, event: Mapping[str, Any]) -> list[str]:
-        """The required fields without a value in ``event``, reported (none
-        in off mode, which checks nothing)."""
+    def mark_missing(self, event: dict[str, Any], *, escaping: bool = False) -> None:
+        """List the required fields ``event`` lacks in its ``missingFields``,
+        reporting them: strict mode raises, unless the user's own exception is
+        already escaping (``escaping``), which must be what propagates. Off
+        mode checks nothing."""
         if not STATE.checking:
-            return []
+            return
         absent = [name for name in self.required if event.get(name) is None]
-        if absent:
+        if not absent:
+            return
+        if not (escaping and STATE.strict):
             names = ", ".join(repr(n) for n in absent)
             for name in absent if not STATE.strict else absent[:1]:
                 if repeated(self.metric, name, "missing"):
@@ -171,7 +175,7 @@ class Checker:
                     f"values for {names} before the event is emitted",
                     "no value",
                 )
-        return absent
+        event["missingFields"] = ", ".join(absent)
 
 
 def repeated(metric: str, field: str | None, problem: str) -> bool:
