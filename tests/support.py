@@ -34,7 +34,11 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def run_python(
-    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT, check: bool = True
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
+    check: bool = True,
+    timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
     """``python ARGS...`` in a fresh process; fails the test on a non-zero exit
     unless ``check`` is false."""
@@ -45,7 +49,7 @@ def run_python(
         env=clean_env() if env is None else env,
         cwd=cwd,
         check=False,
-        timeout=120,
+        timeout=timeout,
     )
     if check:
         assert done.returncode == 0, done.stderr

@@ -19,6 +19,7 @@ import metricdsl
 from metricdsl._config import STATE, Settings
 from metricdsl._outbox import Outbox, OutboxError, owner_token, running
 from metricdsl._sender import Sender
+from tests.conftest import ROOT
 from tests.receiver import (
     OK,
     FakeTime,
@@ -32,7 +33,6 @@ from tests.receiver import (
 pytest_plugins = ("tests.delivery_fixtures",)
 pytestmark = pytest.mark.usefixtures("sending")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Emits 2,000 events into an outbox whose backend refuses connections, prints
 # their metricIds, then waits to be killed.

@@ -21,6 +21,7 @@ import metricdsl
 from metricdsl import _pipeline
 from metricdsl._config import STATE, Settings
 from metricdsl._sender import Sender, session_id
+from tests.conftest import ROOT
 from tests.receiver import (
     HANG,
     LOST,
@@ -34,11 +35,10 @@ from tests.receiver import (
     metric_ids,
     status,
 )
+from tests.support import run_python
 
 pytest_plugins = ("tests.delivery_fixtures",)
 pytestmark = pytest.mark.usefixtures("sending")
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def make_sender(url: str, fake: FakeTime | None = None, **settings: Any) -> Sender:
@@ -68,17 +68,9 @@ def emit(sender: Sender, count: int) -> list[str]:
 def run_script(
     code: str, *args: str, timeout: float = 60, env: dict[str, str] | None = None
 ) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    environment = {**os.environ, **(env or {})}
+    code = textwrap.dedent(code)
+    return run_python("-c", code, *args, env=environment, timeout=timeout).stdout
 
 
 def sender_threads() -> set[threading.Thread]:
